@@ -1,0 +1,140 @@
+import { z } from 'zod'
+
+export type AppEnv = 'production' | 'development'
+
+const INIT_ENV = 'npx zx scripts/init-env.mts'
+const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+/** Passwords that end up inside a postgres:// or redis:// URL. */
+const URL_SAFE = /^[A-Za-z0-9._~-]+$/
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
+const PLACEHOLDER = /^(change[-_ ]?me.*|x{3,}|todo|tbd|secret|password|motdepasse|your[-_].*|votre[-_].*|<.*>)$/i
+const EXAMPLE_DOMAIN = /(^|\.)example\.(com|org|net|fr)$/
+const BOOLEAN = ['true', 'false'] as const
+
+const required = (name: string, fix: string) => ({
+  error: (issue: { input: unknown }) => (issue.input === undefined ? `${name} is missing: ${fix}` : `${name} must be text`),
+})
+
+const port = (name: string, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535, `${name} must be a port number between 1 and 65535 (default ${fallback})`)
+    .transform(Number)
+
+const count = (name: string, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 32, `${name} must be a whole number from 1 to 32 (default ${fallback})`)
+    .transform(Number)
+
+const flag = (name: string, fallback: 'true' | 'false') =>
+  z
+    .enum(BOOLEAN, { error: `${name} must be true or false (default ${fallback})` })
+    .default(fallback)
+    .transform((v) => v === 'true')
+
+const notPlaceholder = (name: string, appEnv: AppEnv) => (value: string) =>
+  appEnv !== 'production' || !PLACEHOLDER.test(value.trim())
+    ? true
+    : `${name} still holds a placeholder value: replace it with the real one`
+
+/** A secret init-env generates: long enough and not a placeholder in production. */
+const secret = (name: string, appEnv: AppEnv, minLength: number, charset?: RegExp) =>
+  z
+    .string(required(name, `run \`${INIT_ENV}\` to generate it`))
+    .superRefine((value, ctx) => {
+      const placeholder = notPlaceholder(name, appEnv)(value)
+      if (placeholder !== true) ctx.addIssue({ code: 'custom', message: `${placeholder}, or empty it and run \`${INIT_ENV}\` to generate one` })
+      else if (appEnv === 'production' && value.length < minLength)
+        ctx.addIssue({ code: 'custom', message: `${name} is too short (${value.length} characters, at least ${minLength} in production): empty it and run \`${INIT_ENV}\` to generate one` })
+      if (charset !== undefined && !charset.test(value))
+        ctx.addIssue({ code: 'custom', message: `${name} may only contain A-Z a-z 0-9 . _ ~ - (it is used inside a connection URL): empty it and run \`${INIT_ENV}\` to generate one` })
+    })
+
+const email = (name: string, appEnv: AppEnv) =>
+  z
+    .string(required(name, `set it with \`${INIT_ENV} --set ${name}=you@your-domain\``))
+    .refine((v) => EMAIL.test(v), `${name} must be an e-mail address such as admin@your-domain.fr`)
+    .refine((v) => appEnv !== 'production' || !EXAMPLE_DOMAIN.test(v.split('@')[1] ?? ''), `${name} uses an example domain: give a real address`)
+
+/** The whole AI-KO .env. Production is strict (no placeholder, no weak secret); development is lenient. */
+export function envSchema(appEnv: AppEnv) {
+  return z
+    .object({
+      APP_ENV: z.enum(['production', 'development'], { error: 'APP_ENV must be production or development (default production)' }).default('production'),
+      TZ: z.string().default('Europe/Paris').refine((v) => /^(UTC|[A-Za-z_]+(\/[A-Za-z0-9_+-]+)+)$/.test(v), 'TZ must be a time zone name such as Europe/Paris or UTC'),
+      DOMAIN: z
+        .string(required('DOMAIN', `set it with \`${INIT_ENV} --set DOMAIN=aiko.your-domain.fr\``))
+        .refine((v) => HOSTNAME.test(v), 'DOMAIN must be a bare lower-case host name such as aiko.your-domain.fr (no http://, no path, no port)')
+        .refine((v) => appEnv !== 'production' || !EXAMPLE_DOMAIN.test(v), 'DOMAIN is an example domain: set the domain whose DNS points to this server'),
+      DOMAIN_WWW: flag('DOMAIN_WWW', 'true'),
+      LETSENCRYPT_EMAIL: email('LETSENCRYPT_EMAIL', appEnv),
+      LETSENCRYPT_STAGING: flag('LETSENCRYPT_STAGING', 'false'),
+      ACME_DIRECTORY_URL: z.url({ protocol: /^https$/, error: 'ACME_DIRECTORY_URL must be an https:// URL of an ACME directory, or empty for Let\'s Encrypt' }).optional(),
+      NGINX_MODE: z.enum(['http', 'https'], { error: 'NGINX_MODE must be http or https (init-ssl switches it to https)' }).default('http'),
+      HTTP_BIND: z.union([z.ipv4(), z.ipv6()], { error: 'HTTP_BIND must be an IP address such as 0.0.0.0 (all) or 127.0.0.1' }).default('0.0.0.0'),
+      HTTP_PORT: port('HTTP_PORT', '80'),
+      HTTPS_PORT: port('HTTPS_PORT', '443'),
+      UPLOAD_MAX_SIZE: z.string().default('20m').refine((v) => /^\d+[kKmMgG]?$/.test(v), 'UPLOAD_MAX_SIZE must be a size such as 20m, 512k or 1g'),
+      POSTGRES_USER: z.string().default('aiko').refine((v) => IDENTIFIER.test(v), 'POSTGRES_USER must be lower-case letters, digits and _ (default aiko)'),
+      POSTGRES_DB: z.string().default('aiko').refine((v) => IDENTIFIER.test(v), 'POSTGRES_DB must be lower-case letters, digits and _ (default aiko)'),
+      POSTGRES_PASSWORD: secret('POSTGRES_PASSWORD', appEnv, 16, URL_SAFE),
+      REDIS_PASSWORD: secret('REDIS_PASSWORD', appEnv, 16, URL_SAFE),
+      SECRET_KEY: secret('SECRET_KEY', appEnv, 32),
+      JWT_SECRET_KEY: secret('JWT_SECRET_KEY', appEnv, 32),
+      ADMIN_EMAIL: email('ADMIN_EMAIL', appEnv),
+      ADMIN_PASSWORD: z
+        .string()
+        .refine((v) => appEnv !== 'production' || v.length >= 12, 'ADMIN_PASSWORD is shorter than 12 characters: choose a longer one, or empty it and init-db generates one')
+        .refine(notPlaceholder('ADMIN_PASSWORD', appEnv), 'ADMIN_PASSWORD still holds a placeholder value: choose a real one, or empty it and init-db generates one')
+        .optional(),
+      NEXT_PUBLIC_API_URL: z
+        .string()
+        .default('/api')
+        .refine((v) => /^\/[^\s]*$/.test(v) || /^https?:\/\/[^\s]+$/.test(v), 'NEXT_PUBLIC_API_URL must be a path such as /api or a full http(s):// URL'),
+      GUNICORN_WORKERS: count('GUNICORN_WORKERS', '2'),
+      CELERY_CONCURRENCY: count('CELERY_CONCURRENCY', '2'),
+      GRAFANA_ADMIN_USER: z.string().default('admin').refine((v) => /^[A-Za-z0-9._-]+$/.test(v), 'GRAFANA_ADMIN_USER must be letters, digits, . _ or - (default admin)'),
+      GRAFANA_ADMIN_PASSWORD: secret('GRAFANA_ADMIN_PASSWORD', appEnv, 16),
+      GRAFANA_PORT: port('GRAFANA_PORT', '3001'),
+    })
+}
+
+export type AikoEnv = z.output<ReturnType<typeof envSchema>>
+
+/** Variables whose values are secrets: masked in every output. */
+export const SECRET_NAMES = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY', 'JWT_SECRET_KEY', 'ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'] as const
+
+export interface EnvProblem {
+  name: string
+  message: string
+}
+
+export type EnvValidation = { ok: true; env: AikoEnv } | { ok: false; problems: EnvProblem[] }
+
+/** Validates the raw variables (empty means unset, as in Compose's ${X:-default}); reports every problem at once. */
+export function validateEnv(raw: Readonly<Record<string, string | undefined>>): EnvValidation {
+  const input: Record<string, string> = {}
+  for (const [name, value] of Object.entries(raw)) if (value !== undefined && value !== '') input[name] = value
+  const appEnv: AppEnv = input['APP_ENV'] === 'development' ? 'development' : 'production'
+  const result = envSchema(appEnv).safeParse(input)
+  const problems = [
+    ...(result.success ? [] : result.error.issues.map((issue) => ({ name: String(issue.path[0] ?? 'env'), message: issue.message }))),
+    ...crossFieldProblems(input),
+  ]
+  if (result.success && problems.length === 0) return { ok: true, env: result.data }
+  return { ok: false, problems }
+}
+
+/** Rules between variables; checked on the raw values so they are reported with every other problem. */
+function crossFieldProblems(input: Readonly<Record<string, string>>): EnvProblem[] {
+  const problems: EnvProblem[] = []
+  if ((input['HTTP_PORT'] ?? '80') === (input['HTTPS_PORT'] ?? '443'))
+    problems.push({ name: 'HTTPS_PORT', message: 'HTTPS_PORT must differ from HTTP_PORT' })
+  if (input['SECRET_KEY'] !== undefined && input['SECRET_KEY'] === input['JWT_SECRET_KEY'])
+    problems.push({ name: 'JWT_SECRET_KEY', message: `JWT_SECRET_KEY must differ from SECRET_KEY: empty it and run \`${INIT_ENV}\` to generate one` })
+  return problems
+}

@@ -1,0 +1,96 @@
+import { $, type ProcessOutput } from 'zx'
+import { ExitCode, ToolkitError } from '../errors.ts'
+import { maskSecrets } from './mask.ts'
+import type { Output } from '../ui/output.ts'
+
+/** A command as data: built by lib functions, run only by the executor. */
+export interface Command {
+  argv: readonly string[]
+  /** false for read-only probes: they still run under --dry-run. */
+  mutates: boolean
+  env?: Readonly<Record<string, string>>
+  cwd?: string
+  input?: string
+}
+
+export interface CommandResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+  /** true when --dry-run skipped the command. */
+  skipped: boolean
+}
+
+export type Runner = (command: Command) => Promise<CommandResult>
+
+export interface Executor {
+  readonly dryRun: boolean
+  /** Runs the command; a non-zero exit becomes a ToolkitError with the masked command and stderr. */
+  run(command: Command): Promise<CommandResult>
+  /** Runs the command and returns its result whatever the exit code (for checks that expect failure). */
+  probe(command: Command): Promise<CommandResult>
+}
+
+export interface ExecutorOptions {
+  dryRun: boolean
+  verbose: boolean
+  output: Output
+  runner?: Runner
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/** Renders argv for people to read (shell-like quoting); never executed. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((word) => (SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)).join(' ')
+}
+
+export const zxRunner: Runner = async (command) => {
+  const [file, ...args] = command.argv
+  if (file === undefined) throw new Error('empty argv')
+  const shell = $({
+    cwd: command.cwd,
+    env: { ...process.env, ...command.env },
+    input: command.input,
+    quiet: true,
+    nothrow: true,
+    verbose: false,
+  })
+  const result: ProcessOutput = await shell`${file} ${args}`
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1, skipped: false }
+}
+
+const TAIL_LINES = 15
+
+export function createExecutor(options: ExecutorOptions): Executor {
+  const runner = options.runner ?? zxRunner
+  const echo = (prefix: string, command: Command): void => {
+    options.output.info(`${prefix}${formatArgv(command.argv)}`)
+  }
+
+  const execute = async (command: Command): Promise<CommandResult> => {
+    if (options.dryRun && command.mutates) {
+      echo('[dry-run] would run: ', command)
+      return { stdout: '', stderr: '', exitCode: 0, skipped: true }
+    }
+    if (options.verbose) echo('$ ', command)
+    return runner(command)
+  }
+
+  return {
+    dryRun: options.dryRun,
+    probe: execute,
+    async run(command) {
+      const result = await execute(command)
+      if (result.exitCode !== 0) {
+        const tail = maskSecrets(result.stderr || result.stdout).trimEnd().split('\n').slice(-TAIL_LINES)
+        throw new ToolkitError(`command failed with exit code ${result.exitCode}: ${maskSecrets(formatArgv(command.argv))}`, {
+          exitCode: ExitCode.commandFailed,
+          details: tail.filter((line) => line.length > 0),
+          hint: 'Re-run with --verbose to see every command.',
+        })
+      }
+      return result
+    },
+  }
+}
