@@ -36,18 +36,15 @@ const flag = (name: string, fallback: 'true' | 'false') =>
     .default(fallback)
     .transform((v) => v === 'true')
 
-const notPlaceholder = (name: string, appEnv: AppEnv) => (value: string) =>
-  appEnv !== 'production' || !PLACEHOLDER.test(value.trim())
-    ? true
-    : `${name} still holds a placeholder value: replace it with the real one`
+const isPlaceholder = (appEnv: AppEnv, value: string): boolean => appEnv === 'production' && PLACEHOLDER.test(value.trim())
 
 /** A secret init-env generates: long enough and not a placeholder in production. */
 const secret = (name: string, appEnv: AppEnv, minLength: number, charset?: RegExp) =>
   z
     .string(required(name, `run \`${INIT_ENV}\` to generate it`))
     .superRefine((value, ctx) => {
-      const placeholder = notPlaceholder(name, appEnv)(value)
-      if (placeholder !== true) ctx.addIssue({ code: 'custom', message: `${placeholder}, or empty it and run \`${INIT_ENV}\` to generate one` })
+      if (isPlaceholder(appEnv, value))
+        ctx.addIssue({ code: 'custom', message: `${name} still holds a placeholder value: empty it and run \`${INIT_ENV}\` to generate one` })
       else if (appEnv === 'production' && value.length < minLength)
         ctx.addIssue({ code: 'custom', message: `${name} is too short (${value.length} characters, at least ${minLength} in production): empty it and run \`${INIT_ENV}\` to generate one` })
       if (charset !== undefined && !charset.test(value))
@@ -89,7 +86,7 @@ export function envSchema(appEnv: AppEnv) {
       ADMIN_PASSWORD: z
         .string()
         .refine((v) => appEnv !== 'production' || v.length >= 12, 'ADMIN_PASSWORD is shorter than 12 characters: choose a longer one, or empty it and init-db generates one')
-        .refine(notPlaceholder('ADMIN_PASSWORD', appEnv), 'ADMIN_PASSWORD still holds a placeholder value: choose a real one, or empty it and init-db generates one')
+        .refine((v) => !isPlaceholder(appEnv, v), 'ADMIN_PASSWORD still holds a placeholder value: choose a real one, or empty it and init-db generates one')
         .optional(),
       NEXT_PUBLIC_API_URL: z
         .string()
