@@ -1,0 +1,68 @@
+import type { Command } from '../exec/executor.ts'
+
+/**
+ * How to call Docker Compose for this project. `base` is ['docker', 'compose'] (v2) or
+ * ['docker-compose'] (1.29); COMPOSE_FILE and COMPOSE_PROJECT_NAME reach compose through
+ * the inherited environment, exactly as compose itself honours them.
+ */
+export interface ComposeTarget {
+  base: readonly string[]
+  envFile: string
+  projectDir: string
+  /** Toolkit variables compose interpolates (AIKO_RELEASE, AIKO_VAR_DIR). */
+  env: Readonly<Record<string, string>>
+}
+
+const composeCommand = (target: ComposeTarget, args: readonly string[], mutates: boolean): Command => ({
+  argv: [...target.base, '--project-directory', target.projectDir, '--env-file', target.envFile, ...args],
+  mutates,
+  env: target.env,
+  cwd: target.projectDir,
+})
+
+export function composeUp(target: ComposeTarget, services: readonly string[] = [], options: { build?: boolean; noDeps?: boolean } = {}): Command {
+  return composeCommand(target, ['up', '-d', ...(options.build === true ? ['--build'] : []), ...(options.noDeps === true ? ['--no-deps'] : []), ...services], true)
+}
+
+export function composeDown(target: ComposeTarget, options: { volumes?: boolean } = {}): Command {
+  return composeCommand(target, ['down', '--remove-orphans', ...(options.volumes === true ? ['--volumes'] : [])], true)
+}
+
+export function composeBuild(target: ComposeTarget, services: readonly string[] = []): Command {
+  return composeCommand(target, ['build', ...services], true)
+}
+
+/** `exec -T`: no TTY, so output is captured and cron/CI never hang. */
+export function composeExec(target: ComposeTarget, service: string, argv: readonly string[], options: { mutates: boolean; user?: string }): Command {
+  return composeCommand(target, ['exec', '-T', ...(options.user === undefined ? [] : ['--user', options.user]), service, ...argv], options.mutates)
+}
+
+/** A one-off container of a service, removed afterwards; never starts its dependencies unless asked. */
+export function composeRun(
+  target: ComposeTarget,
+  service: string,
+  argv: readonly string[],
+  options: { mutates: boolean; entrypoint?: string; withDeps?: boolean },
+): Command {
+  return composeCommand(
+    target,
+    ['run', '--rm', '-T', ...(options.withDeps === true ? [] : ['--no-deps']), ...(options.entrypoint === undefined ? [] : ['--entrypoint', options.entrypoint]), service, ...argv],
+    options.mutates,
+  )
+}
+
+/** Container ids only: the one `ps` output that is the same in compose v2 and 1.29. */
+export function composeContainerIds(target: ComposeTarget, service?: string): Command {
+  return composeCommand(target, ['ps', '-q', ...(service === undefined ? [] : [service])], false)
+}
+
+export function composeConfig(target: ComposeTarget): Command {
+  return composeCommand(target, ['config'], false)
+}
+
+export function composeVersionProbes(): Command[] {
+  return [
+    { argv: ['docker', 'compose', 'version', '--short'], mutates: false },
+    { argv: ['docker-compose', 'version', '--short'], mutates: false },
+  ]
+}

@@ -1,0 +1,53 @@
+import type { Command } from '../exec/executor.ts'
+
+export interface ContainerState {
+  id: string
+  name: string
+  service: string | undefined
+  project: string | undefined
+  /** created, running, exited, ... */
+  status: string
+  exitCode: number
+  /** healthy, unhealthy, starting; undefined when the container has no healthcheck. */
+  health: string | undefined
+  /** The last healthcheck output, for error messages. */
+  lastHealthLog: string | undefined
+  image: string
+  labels: Readonly<Record<string, string>>
+}
+
+export function inspectContainers(ids: readonly string[]): Command {
+  return { argv: ['docker', 'inspect', ...ids], mutates: false }
+}
+
+interface InspectJson {
+  Id?: string
+  Name?: string
+  Config?: { Labels?: Record<string, string> | null; Image?: string }
+  State?: { Status?: string; ExitCode?: number; Health?: { Status?: string; Log?: { Output?: string }[] } }
+}
+
+/** Reads `docker inspect` JSON: labels and state, the same whatever the compose version. */
+export function parseContainerStates(json: string): ContainerState[] {
+  const items = JSON.parse(json) as InspectJson[]
+  return items.map((item) => {
+    const labels = item.Config?.Labels ?? {}
+    const log = item.State?.Health?.Log ?? []
+    return {
+      id: item.Id ?? '',
+      name: (item.Name ?? '').replace(/^\//, ''),
+      service: labels['com.docker.compose.service'],
+      project: labels['com.docker.compose.project'],
+      status: item.State?.Status ?? 'unknown',
+      exitCode: item.State?.ExitCode ?? 0,
+      health: item.State?.Health?.Status,
+      lastHealthLog: log.at(-1)?.Output?.trim(),
+      image: item.Config?.Image ?? '',
+      labels,
+    }
+  })
+}
+
+export function splitIds(stdout: string): string[] {
+  return stdout.split(/\s+/).filter((id) => id.length > 0)
+}

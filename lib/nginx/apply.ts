@@ -1,0 +1,64 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ExitCode, ToolkitError } from '../errors.ts'
+import { composeContainerIds, composeExec, type ComposeTarget } from '../compose/commands.ts'
+import type { Executor } from '../exec/executor.ts'
+import { splitIds } from '../docker/containers.ts'
+import type { Output } from '../ui/output.ts'
+
+export interface NginxApplyContext {
+  executor: Executor
+  output: Output
+  target: ComposeTarget
+  /** Host folder mounted as /etc/nginx/conf.d. */
+  confDir: string
+}
+
+export type ApplyResult = 'unchanged' | 'reloaded' | 'written' | 'planned'
+
+export const nginxTest = (target: ComposeTarget) => composeExec(target, 'nginx', ['nginx', '-t'], { mutates: false })
+export const nginxReload = (target: ComposeTarget) => composeExec(target, 'nginx', ['nginx', '-s', 'reload'], { mutates: true })
+
+/**
+ * Writes the rendered files, has the running nginx test them, then reloads it gracefully.
+ * When `nginx -t` refuses them, the previous files are put back and nginx keeps serving the
+ * old configuration. When nginx is not running yet, the files are written for its start.
+ */
+export async function applyNginxFiles(ctx: NginxApplyContext, files: Readonly<Record<string, string>>): Promise<ApplyResult> {
+  const previous = await readCurrent(ctx.confDir, Object.keys(files))
+  if (Object.entries(files).every(([name, content]) => previous[name] === content)) return 'unchanged'
+  if (ctx.executor.dryRun) {
+    for (const name of Object.keys(files)) if (previous[name] !== files[name]) ctx.output.info(`[dry-run] would write ${join(ctx.confDir, name)}, test it with nginx -t and reload nginx`)
+    return 'planned'
+  }
+  await mkdir(ctx.confDir, { recursive: true })
+  await writeAll(ctx.confDir, files)
+  const running = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
+  if (!running) return 'written'
+
+  const test = await ctx.executor.probe(nginxTest(ctx.target))
+  if (test.exitCode !== 0) {
+    await writeAll(ctx.confDir, previous)
+    throw new ToolkitError('nginx -t refused the new configuration: the previous files are back and nginx keeps serving', {
+      exitCode: ExitCode.commandFailed,
+      details: (test.stderr || test.stdout).trim().split('\n').filter((line) => !/test is successful|syntax is ok/.test(line)),
+      hint: 'the lines above name the file and line nginx refused; fix the template under nginx/templates/',
+    })
+  }
+  await ctx.executor.run(nginxReload(ctx.target))
+  return 'reloaded'
+}
+
+async function readCurrent(dir: string, names: readonly string[]): Promise<Record<string, string | undefined>> {
+  const entries = await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name), 'utf8').catch(() => undefined)] as const))
+  return Object.fromEntries(entries)
+}
+
+/** Writes each file; an undefined content removes the file (it did not exist before). */
+async function writeAll(dir: string, files: Readonly<Record<string, string | undefined>>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    const path = join(dir, name)
+    if (content === undefined) await rm(path, { force: true })
+    else await writeFile(path, content, { mode: 0o644 })
+  }
+}

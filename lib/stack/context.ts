@@ -1,0 +1,41 @@
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ComposeTarget } from '../compose/commands.ts'
+import { detectCompose } from '../compose/detect.ts'
+import { createExecutor, type Executor } from '../exec/executor.ts'
+import type { Output } from '../ui/output.ts'
+
+/** The repository root: compose's project directory, home of nginx/ and env.example. */
+export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export interface StackContext {
+  executor: Executor
+  output: Output
+  target: ComposeTarget
+  /** Host state folder (AIKO_VAR_DIR): rendered nginx config, release log, backups. */
+  varDir: string
+  nginxConfDir: string
+  nginxDir: string
+}
+
+export interface StackOptions {
+  envFile: string
+  dryRun: boolean
+  verbose: boolean
+  release?: string
+  environment?: Readonly<Record<string, string | undefined>>
+}
+
+export async function createStackContext(output: Output, options: StackOptions): Promise<StackContext> {
+  const environment = options.environment ?? process.env
+  const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output })
+  const compose = await detectCompose(executor)
+  const varDir = resolve(PROJECT_DIR, environment['AIKO_VAR_DIR'] ?? 'var')
+  const target: ComposeTarget = {
+    base: compose.base,
+    envFile: resolve(options.envFile),
+    projectDir: PROJECT_DIR,
+    env: { AIKO_VAR_DIR: varDir, AIKO_RELEASE: options.release ?? environment['AIKO_RELEASE'] ?? 'latest' },
+  }
+  return { executor, output, target, varDir, nginxConfDir: resolve(varDir, 'nginx', 'conf.d'), nginxDir: resolve(PROJECT_DIR, 'nginx') }
+}

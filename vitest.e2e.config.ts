@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/e2e/**/*.e2e.test.ts'],
+    globalSetup: ['test/e2e/global-setup.ts'],
+    // One shared stack: files run one after the other, tests in order.
+    fileParallelism: false,
+    testTimeout: 180_000,
+    hookTimeout: 900_000,
+  },
+})
