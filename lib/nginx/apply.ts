@@ -62,3 +62,9 @@ async function writeAll(dir: string, files: Readonly<Record<string, string | und
     else await writeFile(path, content, { mode: 0o644 })
   }
 }
+
+/** Tests the live configuration, then reloads gracefully: for new certificate files behind unchanged paths. */
+export async function testAndReloadNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<void> {
+  await ctx.executor.run(nginxTest(ctx.target))
+  await ctx.executor.run(nginxReload(ctx.target))
+}

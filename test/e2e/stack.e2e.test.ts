@@ -121,7 +121,7 @@ describe('the stack on a real Docker engine', () => {
     await cp(ctx.nginxDir, brokenDir, { recursive: true })
     const template = join(brokenDir, 'templates', 'http.conf.tmpl')
     await writeFile(template, (await readFile(template, 'utf8')).replace('client_max_body_size', 'client_max_body_sise'))
-    const { result, report } = await loadWhile(renderAndApplyNginx({ ...ctx, nginxDir: brokenDir }, env), { path: '/api/health', maxRequests: 2000, maxMs: 60_000 })
+    const { result, report } = await loadWhile(renderAndApplyNginx({ ...ctx, nginxDir: brokenDir }, env, 'http'), { path: '/api/health', maxRequests: 2000, maxMs: 60_000 })
     expect(result.status).toBe('rejected')
     const error = result.status === 'rejected' ? (result.reason as ToolkitError) : undefined
     expect(error).toBeInstanceOf(ToolkitError)

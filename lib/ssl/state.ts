@@ -1,0 +1,39 @@
+import { composeContainerIds, composeExec } from '../compose/commands.ts'
+import { splitIds } from '../docker/containers.ts'
+import type { StackContext } from '../stack/context.ts'
+import { certbotShell } from './certbot.ts'
+import { parseRenewalServer, type CertificateState } from './plan.ts'
+
+const KEY_MARK = '@@aiko-key@@'
+const RENEWAL_MARK = '@@aiko-renewal@@'
+
+/** Prints the chain, whether the key exists, and certbot's renewal config of one certificate. */
+const READ_STATE = `d="$1"
+cat "/etc/letsencrypt/live/$d/fullchain.pem" 2>/dev/null
+echo "${KEY_MARK}"
+test -s "/etc/letsencrypt/live/$d/privkey.pem" && echo present
+echo "${RENEWAL_MARK}"
+cat "/etc/letsencrypt/renewal/$d.conf" 2>/dev/null
+exit 0`
+
+export function parseStateOutput(stdout: string): CertificateState {
+  const [chain = '', afterChain = ''] = stdout.split(`${KEY_MARK}\n`)
+  const [key = '', renewal = ''] = afterChain.split(`${RENEWAL_MARK}\n`)
+  return {
+    fullchain: chain.includes('BEGIN CERTIFICATE') ? chain : undefined,
+    hasKey: key.trim() === 'present',
+    renewalServer: parseRenewalServer(renewal),
+  }
+}
+
+/**
+ * Reads the certificate files from the letsencrypt volume without any ACME request: through
+ * the running nginx (cheap), or a one-off certbot container when nginx is not up.
+ */
+export async function readCertificateState(ctx: StackContext, domain: string): Promise<CertificateState> {
+  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
+  const command = nginxUp
+    ? composeExec(ctx.target, 'nginx', ['sh', '-c', READ_STATE, 'sh', domain], { mutates: false })
+    : certbotShell(ctx.target, READ_STATE, [domain], false)
+  return parseStateOutput((await ctx.executor.run(command)).stdout)
+}

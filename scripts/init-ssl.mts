@@ -1,0 +1,60 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { runMain } from '../lib/cli/main.ts'
+import { exitCodeHelp } from '../lib/errors.ts'
+import { loadEnv } from '../lib/env/load.ts'
+import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
+import { cronMinute, DEFAULT_CRON_FILE, DEFAULT_RENEW_LOG, renderCronFile } from '../lib/ssl/cron.ts'
+import { obtainCertificate, renewCertificate } from '../lib/ssl/flows.ts'
+
+const HELP = `Usage: npx zx scripts/init-ssl.mts [options]
+
+Obtains the Let's Encrypt certificate for DOMAIN (and www.DOMAIN when DOMAIN_WWW=true)
+with certbot's webroot challenge through the running nginx, then switches nginx to HTTPS
+(308 redirect, HSTS, TLS 1.2/1.3). Before any request to Let's Encrypt it proves that every
+name reaches this server's nginx, so rate limits are never spent on a name that cannot pass.
+
+Options:
+  --renew          for cron: renew when due (fewer than 30 days left), reload nginx only
+                   when the certificate changed; one line when nothing is due
+  --force          renew or re-issue now even if not due
+  --staging        use Let's Encrypt's staging CA (same as LETSENCRYPT_STAGING=true)
+  --install-cron   install the twice-a-day renewal job (idempotent) and show it
+  --cron-file PATH where --install-cron writes (default ${DEFAULT_CRON_FILE})
+${commonHelp}
+
+ACME_DIRECTORY_URL in .env points certbot at another ACME server (tests use Pebble).
+
+${exitCodeHelp}`
+
+await runMain(async (out) => {
+  const { values: flags } = parseFlags(scriptArgs(import.meta.url), {
+    ...commonOptions,
+    renew: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    staging: { type: 'boolean', default: false },
+    'install-cron': { type: 'boolean', default: false },
+    'cron-file': { type: 'string', default: DEFAULT_CRON_FILE },
+  })
+  if (flags.help) return void console.log(HELP)
+  const envPath = flags['env-path']
+  const { env } = await loadEnv(envPath)
+
+  if (flags['install-cron']) {
+    const cronFile = flags['cron-file']
+    const existing = await readFile(cronFile, 'utf8').catch(() => undefined)
+    const content = renderCronFile({ minute: cronMinute(existing), projectDir: PROJECT_DIR, nodeBinDir: dirname(process.execPath), envPath, logFile: DEFAULT_RENEW_LOG })
+    if (existing === content) out.info(`${cronFile} is already installed: nothing to change`)
+    else if (flags['dry-run']) out.info(`[dry-run] would write ${cronFile}`)
+    else await writeFile(cronFile, content, { mode: 0o644 })
+    out.info(content.trimEnd())
+    return
+  }
+
+  const ctx = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
+  const effective = flags.staging ? { ...env, LETSENCRYPT_STAGING: true } : env
+  const options = { envPath, force: flags.force }
+  if (flags.renew) await renewCertificate(ctx, effective, options)
+  else await obtainCertificate(ctx, effective, options)
+})
