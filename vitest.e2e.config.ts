@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import ByNameSequencer from './test/e2e/sequencer.ts'
 
 export default defineConfig({
   test: {
@@ -6,6 +7,7 @@ export default defineConfig({
     globalSetup: ['test/e2e/global-setup.ts'],
     // One shared stack: files run one after the other, tests in order.
     fileParallelism: false,
+    sequence: { sequencer: ByNameSequencer },
     testTimeout: 180_000,
     hookTimeout: 900_000,
   },

@@ -18,6 +18,7 @@ export const E2E = {
   },
   /** An operator value every .env reader must agree on: quotes, $, # and spaces. */
   operatorValue: 'a "quoted" pa$$ #1 with spaces é',
+  acmeDirectory: 'https://pebble:14000/dir',
 } as const
 
 export const baseUrl = `http://127.0.0.1:${E2E.httpPort}`
