@@ -1,8 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises'
-import { composeDown } from '../../lib/compose/commands.ts'
 import { loadEnv } from '../../lib/env/load.ts'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { startStack } from '../../lib/stack/start.ts'
+import { removeComposeProject } from './helpers/cleanup.ts'
 import { E2E, e2eContext } from './helpers/stack.ts'
 
 /**
@@ -13,7 +13,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const ctx = await e2eContext()
   const teardown = async (): Promise<void> => {
     if (process.env['E2E_KEEP'] === '1') return
-    await ctx.executor.probe(composeDown(ctx.target, { volumes: true }))
+    await removeComposeProject(E2E.project)
     await rm(E2E.workDir, { recursive: true, force: true })
   }
   await teardown()

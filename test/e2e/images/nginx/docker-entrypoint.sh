@@ -11,6 +11,7 @@ if [ "$1" = nginx ] || [ "$1" = nginx-debug ]; then
   if find /docker-entrypoint.d/ -mindepth 1 -maxdepth 1 -type f -print -quit 2>/dev/null | read -r _; then
     entrypoint_log "$0: /docker-entrypoint.d/ is not empty, will attempt to perform configuration"
     for f in $(find /docker-entrypoint.d/ -follow -type f -print | sort -V); do
+      # shellcheck disable=SC1090  # init scripts are sourced by design
       case "$f" in
         *.envsh)
           if [ -x "$f" ]; then entrypoint_log "$0: Sourcing $f"; . "$f"

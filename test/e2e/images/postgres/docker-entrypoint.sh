@@ -26,7 +26,7 @@ if [ "$(id -u)" = 0 ]; then
   mkdir -p /var/run/postgresql
   chown postgres:postgres /var/run/postgresql || :
   chmod 3777 /var/run/postgresql || :
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
 file_env POSTGRES_PASSWORD
@@ -67,6 +67,7 @@ MSG
   fi
   for f in /docker-entrypoint-initdb.d/*; do
     [ -e "$f" ] || continue
+    # shellcheck disable=SC1090  # init scripts are sourced by design
     case "$f" in
       *.sh)     if [ -x "$f" ]; then echo "$0: running $f"; "$f"; else echo "$0: sourcing $f"; . "$f"; fi ;;
       *.sql)    echo "$0: running $f"; "${psql_init[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
