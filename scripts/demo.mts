@@ -1,9 +1,9 @@
-import { rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { composeDown } from '../lib/compose/commands.ts'
-import { exitCodeHelp } from '../lib/errors.ts'
+import { exitCodeHelp, usageError } from '../lib/errors.ts'
 import { loadEnv, readEnvFile } from '../lib/env/load.ts'
 import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
 import { startStack } from '../lib/stack/start.ts'
@@ -37,6 +37,7 @@ await runMain(async (out) => {
   const ctx = await createStackContext(out, { envFile, dryRun: flags['dry-run'], verbose: flags.verbose })
 
   if (flags.down) {
+    if ((await readEnvFile(envFile)) === undefined) return void out.info('no demo to remove (.demo/.env does not exist)')
     await out.step('remove the demo stack and its volumes', () => ctx.executor.run(composeDown(ctx.target, { volumes: true })))
     if (!flags['dry-run']) await rm(DEMO_DIR, { recursive: true, force: true })
     out.success('demo removed')
@@ -44,7 +45,9 @@ await runMain(async (out) => {
   }
 
   const httpPort = Number(flags.port)
+  if (!Number.isInteger(httpPort) || httpPort < 1024 || httpPort > 65_000) throw usageError(`--port ${flags.port} is not a port number from 1024 to 65000`)
   if ((await readEnvFile(envFile)) === undefined) {
+    await mkdir(DEMO_DIR, { recursive: true })
     await out.step('create the demo .env with init-env', () =>
       ctx.executor.run({
         argv: ['npx', 'zx', 'scripts/init-env.mts', '--env-path', envFile, '--yes',

@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises'
-import { stat } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { question } from 'zx'
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
-import { exitCodeHelp } from '../lib/errors.ts'
+import { exitCodeHelp, usageError } from '../lib/errors.ts'
 import { parseExample } from '../lib/env/example.ts'
 import { describeChange, missingAnswers, parseSetFlags, prepareEnv } from '../lib/env/init.ts'
 import { checkEnvFile, invalidEnvError, loadEnv, readEnvFile, registerFileSecrets } from '../lib/env/load.ts'
@@ -43,6 +43,8 @@ await runMain(async (out) => {
     return
   }
 
+  if (!existsSync(dirname(resolve(envPath))))
+    throw usageError(`--env-path ${envPath}: the folder ${dirname(resolve(envPath))} does not exist`, 'create the folder first, or choose another --env-path')
   const example = parseExample(await readFile(join(root, 'env.example'), 'utf8'))
   const current = await readEnvFile(envPath)
   if (current !== undefined) registerFileSecrets(current)

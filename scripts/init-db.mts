@@ -1,0 +1,64 @@
+import { question } from 'zx'
+import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { runMain } from '../lib/cli/main.ts'
+import { initDatabase } from '../lib/db/init.ts'
+import { DEFAULT_DATA_FILE } from '../lib/db/reference-data.ts'
+import { loadEnv } from '../lib/env/load.ts'
+import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
+import { createStackContext } from '../lib/stack/context.ts'
+
+const HELP = `Usage: npx zx scripts/init-db.mts [options]
+
+Prepares the database of a running stack, idempotently:
+  1. waits until PostgreSQL accepts connections;
+  2. runs the migrations (flask db upgrade) in a one-off backend container;
+  3. inserts the missing levels and subjects of db/reference-data.json (rows that exist are
+     never updated or deleted: add a row to the file and run again to add exactly that row);
+  4. creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD. With no ADMIN_PASSWORD, a
+     strong password is generated, shown once and stored (mode 0600) in
+     $AIKO_VAR_DIR/secrets/admin-initial-password. An existing admin keeps its password.
+Each step is one transaction; a second run changes nothing and says so.
+
+Options:
+  --timeout SECONDS         how long to wait for PostgreSQL (default 120)
+  --data PATH               the reference data file (default db/reference-data.json)
+  --reset-admin-password    set the admin's password again, on purpose: to ADMIN_PASSWORD,
+                            or to a new generated one (asks first unless --yes)
+${commonHelp}
+
+--dry-run runs the seed and rolls every step back: it shows what would be inserted.
+
+${exitCodeHelp}`
+
+await runMain(async (out) => {
+  const { values: flags } = parseFlags(scriptArgs(import.meta.url), {
+    ...commonOptions,
+    timeout: { type: 'string', default: '120' },
+    data: { type: 'string', default: DEFAULT_DATA_FILE },
+    'reset-admin-password': { type: 'boolean', default: false },
+  })
+  if (flags.help) return void console.log(HELP)
+  const timeoutSeconds = Number(flags.timeout)
+  if (!/^\d+$/.test(flags.timeout) || timeoutSeconds < 1) throw usageError(`--timeout must be a whole number of seconds (at least 1), got ${flags.timeout}`)
+  const envPath = flags['env-path']
+  const { env } = await loadEnv(envPath)
+
+  const reset = flags['reset-admin-password']
+  if (reset && !flags.yes && !flags['dry-run']) await confirmReset(env.ADMIN_EMAIL)
+
+  const ctx = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
+  const { generatedPassword } = await initDatabase(ctx, env, { dataPath: flags.data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
+  if (generatedPassword !== undefined) {
+    // The one place a secret is printed, on purpose and once: straight to stdout, past the masker.
+    process.stdout.write(`\nadmin password for ${generatedPassword.email} (shown once, write it down):\n\n    ${generatedPassword.value}\n\n`)
+    out.info(`also stored in ${generatedPassword.file} (mode 0600): delete that file once the password is safe elsewhere`)
+  }
+  out.success(flags['dry-run'] ? 'init-db dry run done' : 'database ready: migrations applied, reference data and admin in place')
+})
+
+async function confirmReset(email: string): Promise<void> {
+  if (process.stdin.isTTY !== true)
+    throw new ToolkitError('--reset-admin-password needs a confirmation', { exitCode: ExitCode.precondition, hint: 'add --yes to confirm (no terminal to ask on)' })
+  const answer = (await question(`Reset the password of ${email}? Its current password stops working. [y/N] `)).trim().toLowerCase()
+  if (answer !== 'y' && answer !== 'yes') throw new ToolkitError('the admin password was not reset', { exitCode: ExitCode.precondition, hint: 'run again and answer y, or add --yes' })
+}
