@@ -2,7 +2,7 @@ import { question } from 'zx'
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { initDatabase } from '../lib/db/init.ts'
-import { DEFAULT_DATA_FILE } from '../lib/db/reference-data.ts'
+import { DEFAULT_DATA_FILE, readReferenceData } from '../lib/db/reference-data.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
 import { createStackContext } from '../lib/stack/context.ts'
@@ -42,12 +42,13 @@ await runMain(async (out) => {
   if (!/^\d+$/.test(flags.timeout) || timeoutSeconds < 1) throw usageError(`--timeout must be a whole number of seconds (at least 1), got ${flags.timeout}`)
   const envPath = flags['env-path']
   const { env } = await loadEnv(envPath)
+  const data = await readReferenceData(flags.data)
 
   const reset = flags['reset-admin-password']
   if (reset && !flags.yes && !flags['dry-run']) await confirmReset(env.ADMIN_EMAIL)
 
   const ctx = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
-  const { generatedPassword } = await initDatabase(ctx, env, { dataPath: flags.data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
+  const { generatedPassword } = await initDatabase(ctx, env, { data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
   if (generatedPassword !== undefined) {
     // The one place a secret is printed, on purpose and once: straight to stdout, past the masker.
     process.stdout.write(`\nadmin password for ${generatedPassword.email} (shown once, write it down):\n\n    ${generatedPassword.value}\n\n`)

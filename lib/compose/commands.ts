@@ -66,3 +66,12 @@ export function composeVersionProbes(): Command[] {
     { argv: ['docker-compose', 'version', '--short'], mutates: false },
   ]
 }
+
+/**
+ * Starts extra containers beside the running ones: `--no-recreate` leaves the old containers
+ * as they are, `--scale` adds the new ones with the current config (the new release's image).
+ */
+export function composeScaleUp(target: ComposeTarget, scales: Readonly<Record<string, number>>): Command {
+  const services = Object.keys(scales)
+  return composeCommand(target, ['up', '-d', '--no-deps', '--no-recreate', ...services.flatMap((service) => ['--scale', `${service}=${scales[service]}`]), ...services], true)
+}

@@ -51,3 +51,31 @@ export function parseContainerStates(json: string): ContainerState[] {
 export function splitIds(stdout: string): string[] {
   return stdout.split(/\s+/).filter((id) => id.length > 0)
 }
+
+export function stopContainers(ids: readonly string[], graceSeconds: number): Command {
+  return { argv: ['docker', 'stop', '--time', String(graceSeconds), ...ids], mutates: true }
+}
+
+export function removeContainers(ids: readonly string[]): Command {
+  return { argv: ['docker', 'rm', '--force', '--volumes', ...ids], mutates: true }
+}
+
+export function copyFromContainer(id: string, from: string, to: string): Command {
+  return { argv: ['docker', 'cp', `${id}:${from}`, to], mutates: true }
+}
+
+export function copyToContainer(from: string, id: string, to: string): Command {
+  return { argv: ['docker', 'cp', from, `${id}:${to}`], mutates: true }
+}
+
+export function imageExists(image: string): Command {
+  return { argv: ['docker', 'image', 'inspect', '--format', '{{.Id}}', image], mutates: false }
+}
+
+export function listImageTags(repository: string): Command {
+  return { argv: ['docker', 'image', 'ls', repository, '--format', '{{.Tag}}'], mutates: false }
+}
+
+export function removeImages(images: readonly string[]): Command {
+  return { argv: ['docker', 'image', 'rm', ...images], mutates: true }
+}

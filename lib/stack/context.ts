@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import type { ComposeTarget } from '../compose/commands.ts'
 import { detectCompose } from '../compose/detect.ts'
 import { createExecutor, type Executor } from '../exec/executor.ts'
+import { readCurrentRelease } from '../release/log.ts'
 import type { Output } from '../ui/output.ts'
 
 /** The repository root: compose's project directory, home of nginx/ and env.example. */
@@ -35,7 +36,8 @@ export async function createStackContext(output: Output, options: StackOptions):
     base: compose.base,
     envFile: resolve(options.envFile),
     projectDir: PROJECT_DIR,
-    env: { AIKO_VAR_DIR: varDir, AIKO_RELEASE: options.release ?? environment['AIKO_RELEASE'] ?? 'latest' },
+    // The serving release, so that every compose call sees the containers' own config and never recreates them.
+    env: { AIKO_VAR_DIR: varDir, AIKO_RELEASE: options.release ?? environment['AIKO_RELEASE'] ?? (await readCurrentRelease(varDir)) ?? 'latest' },
   }
   return { executor, output, target, varDir, nginxConfDir: resolve(varDir, 'nginx', 'conf.d'), nginxDir: resolve(PROJECT_DIR, 'nginx') }
 }

@@ -11,12 +11,18 @@ export async function projectContainers(ctx: StackContext, service?: string): Pr
   return parseContainerStates((await ctx.executor.run(inspectContainers(ids))).stdout)
 }
 
-/** Waits until every service of the project (or the given ones) is running and healthy. */
-export async function waitForHealthy(ctx: StackContext, options: { services?: readonly string[]; timeoutMs: number }): Promise<readonly string[]> {
+/**
+ * Waits until every service of the project (or the given ones) is running and healthy;
+ * `only` narrows the check to some containers (the new release's, during a deploy).
+ */
+export async function waitForHealthy(
+  ctx: StackContext,
+  options: { services?: readonly string[]; only?: (state: ContainerState) => boolean; timeoutMs: number },
+): Promise<readonly string[]> {
   try {
     return await waitUntil(
       async () => {
-        const states = await projectContainers(ctx)
+        const states = (await projectContainers(ctx)).filter(options.only ?? (() => true))
         const services = options.services ?? [...new Set(states.flatMap((state) => (state.service === undefined ? [] : [state.service])))]
         const readiness = assessReadiness(states, services)
         if (readiness.ready) return { done: true, value: services }

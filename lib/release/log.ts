@@ -1,0 +1,59 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+
+export interface ReleaseLogEntry {
+  id: string
+  sha: string
+  action: 'deploy' | 'rollback'
+  result: 'ok' | 'failed' | 'rolled-back'
+  /** ISO time the action started. */
+  time: string
+  user: string
+  durationMs: number
+  /** The release that served before this action. */
+  previous: string | undefined
+  error?: string
+}
+
+export const releaseLogPath = (varDir: string) => join(varDir, 'releases.log')
+export const currentReleasePath = (varDir: string) => join(varDir, 'current-release')
+
+/** One JSON object per line: append-only, readable with `tail`, parsable by scripts. */
+export async function appendReleaseLog(varDir: string, entry: ReleaseLogEntry): Promise<void> {
+  const path = releaseLogPath(varDir)
+  await mkdir(dirname(path), { recursive: true })
+  await appendFile(path, `${JSON.stringify(entry)}\n`, { mode: 0o640 })
+}
+
+export function parseReleaseLog(text: string): ReleaseLogEntry[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim().startsWith('{'))
+    .map((line) => JSON.parse(line) as ReleaseLogEntry)
+}
+
+export async function readReleaseLog(varDir: string): Promise<ReleaseLogEntry[]> {
+  return parseReleaseLog(await readFile(releaseLogPath(varDir), 'utf8').catch(() => ''))
+}
+
+export async function readCurrentRelease(varDir: string): Promise<string | undefined> {
+  const text = await readFile(currentReleasePath(varDir), 'utf8').catch(() => '')
+  return text.trim() === '' ? undefined : text.trim()
+}
+
+/** Releases that served successfully, newest first, each once. */
+export function servedReleases(entries: readonly ReleaseLogEntry[]): string[] {
+  const ids: string[] = []
+  for (const entry of [...entries].reverse()) if (entry.result === 'ok' && !ids.includes(entry.id)) ids.push(entry.id)
+  return ids
+}
+
+/** The release a plain rollback goes back to: the newest served release other than the current one. */
+export function rollbackTarget(entries: readonly ReleaseLogEntry[], current: string | undefined): string | undefined {
+  return servedReleases(entries).find((id) => id !== current)
+}
+
+export function releaseId(sha: string, now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-')
+  return `${stamp}-${sha.slice(0, 7)}`
+}

@@ -1,0 +1,33 @@
+import { composeContainerIds } from '../compose/commands.ts'
+import { detectCompose } from '../compose/detect.ts'
+import { splitIds } from '../docker/containers.ts'
+import type { AikoEnv } from '../env/schema.ts'
+import { ExitCode, ToolkitError } from '../errors.ts'
+import { servableNginxMode } from '../ssl/nginx-mode.ts'
+import { PROJECT_DIR, type StackContext } from '../stack/context.ts'
+import { readGitState, type GitState } from './git.ts'
+import { certificateCheck, composeCheck, diskCheck, freeDiskBytes, freeMemoryBytes, memoryCheck, portCheck, type Check } from './preflight.ts'
+
+/** Every pre-check, all reported together before anything changes. */
+export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<GitState> {
+  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
+  const git = await readGitState(ctx.executor)
+  const checks: Check[] = [
+    composeCheck(await detectCompose(ctx.executor)),
+    diskCheck(await freeDiskBytes(PROJECT_DIR)),
+    memoryCheck(freeMemoryBytes()),
+    await portCheck(env.HTTP_BIND, env.HTTP_PORT, nginxUp),
+    await portCheck(env.HTTP_BIND, env.HTTPS_PORT, nginxUp),
+    { name: '.env', ok: true, detail: `valid (APP_ENV=${env.APP_ENV}, DOMAIN=${env.DOMAIN})` },
+    certificateCheck(env, nginxUp ? await servableNginxMode(ctx, env) : 'http'),
+    { name: 'git', ok: true, detail: `${git.sha.slice(0, 12)}${git.dirty ? ' with uncommitted changes (they are deployed too)' : ', clean tree'}` },
+  ]
+  for (const check of checks) (check.ok ? ctx.output.info : ctx.output.error)(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`)
+  const failed = checks.filter((check) => !check.ok)
+  if (failed.length > 0)
+    throw new ToolkitError(`${failed.length} pre-check${failed.length === 1 ? '' : 's'} failed: nothing was changed`, {
+      exitCode: ExitCode.precondition,
+      details: failed.map((check) => `- ${check.name}: ${check.detail}`),
+    })
+  return git
+}
