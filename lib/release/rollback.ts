@@ -32,7 +32,7 @@ export async function rollbackRelease(ctx: StackContext, env: AikoEnv, options: 
 
 /** The release deployed right after `target`: its pre-migration backup holds the database of `target`. */
 export function releaseAfter(entries: readonly ReleaseLogEntry[], target: string): string | undefined {
-  const index = entries.findIndex((entry) => entry.id === target && entry.result === 'ok')
+  const index = entries.findLastIndex((entry) => entry.id === target && entry.result === 'ok')
   return entries.slice(index + 1).find((entry) => entry.action === 'deploy' && entry.id !== target)?.id
 }
 
