@@ -1,3 +1,4 @@
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { Agent, request } from 'node:https'
 
 export interface LoadTarget {
@@ -5,6 +6,8 @@ export interface LoadTarget {
   port: number
   servername: string
   path: string
+  /** Plain HTTP (benchmarks in http mode); HTTPS otherwise. */
+  plain?: boolean
 }
 
 export interface LoadFigures {
@@ -20,11 +23,15 @@ export interface LoadFigures {
 
 type Outcome = { status: number; version: string | undefined } | { error: string; gotBytes: boolean }
 
-function get(agent: Agent, target: LoadTarget): Promise<Outcome> {
+function get(agent: Agent | HttpAgent, target: LoadTarget): Promise<Outcome> {
   return new Promise((resolve) => {
     let gotBytes = false
-    const req = request(
-      { host: target.host, port: target.port, servername: target.servername, path: target.path, agent, headers: { host: target.servername }, rejectUnauthorized: false, timeout: 15_000 },
+    const options = { host: target.host, port: target.port, path: target.path, headers: { host: target.servername }, timeout: 15_000 }
+    const send = (onResponse: (res: IncomingMessage) => void): ClientRequest =>
+      agent instanceof Agent
+        ? request({ ...options, agent, servername: target.servername, rejectUnauthorized: false }, onResponse)
+        : httpRequest({ ...options, agent }, onResponse)
+    const req = send(
       (res) => {
         gotBytes = true
         const chunks: Buffer[] = []
@@ -52,7 +59,7 @@ export async function runLoad(target: LoadTarget, until: Promise<unknown>, optio
   void until.finally(() => (done = true)).catch(() => undefined)
   const deadline = Date.now() + options.maxMs
   const client = async (): Promise<void> => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const agent = target.plain === true ? new HttpAgent({ keepAlive: true, maxSockets: 1 }) : new Agent({ keepAlive: true, maxSockets: 1 })
     try {
       while (!done && figures.sent < options.maxRequests && Date.now() < deadline) {
         figures.sent++

@@ -1,0 +1,47 @@
+import { composeUp } from '../lib/compose/commands.ts'
+import { nginxReload } from '../lib/nginx/apply.ts'
+import { releaseTarget } from '../lib/release/switch.ts'
+import { runMixedLoad, type LoadFigures } from '../test/e2e/helpers/load.ts'
+import { runScript } from '../test/e2e/helpers/run.ts'
+import { BENCH, benchEnvFile, printTable, startBenchStack } from './stack.ts'
+
+/**
+ * Downtime of three ways to ship a release, in one run, under the same loopback load:
+ * (a) the seed's `docker compose up -d --build`, (b) deploy.mts, (c) rollback.mts, and the
+ * floor: plain nginx reloads with no deploy at all.
+ */
+const { ctx, stop } = await startBenchStack()
+const base = { host: '127.0.0.1', port: BENCH.httpPort, servername: BENCH.domain, plain: true }
+const rows: (string | number)[][] = []
+
+async function measure(name: string, work: () => Promise<unknown>): Promise<void> {
+  const started = Date.now()
+  const running = work()
+  const load = await runMixedLoad(base, running, { maxMs: 300_000 })
+  const seconds = ((Date.now() - started) / 1000).toFixed(1)
+  const sum = (pick: (figures: LoadFigures) => number) => pick(load.api) + pick(load.web)
+  const fiveXX = (figures: LoadFigures) => Object.entries(figures.statuses).filter(([status]) => Number(status) >= 500).reduce((total, [, count]) => total + count, 0)
+  rows.push([name, sum((f) => f.sent), sum((f) => f.rawFailed), sum((f) => f.failedAfterRetry), sum(fiveXX), seconds])
+  await running
+}
+
+const script = async (name: string, args: string[]) => {
+  const result = await runScript(name, ['--env-path', benchEnvFile, '--yes', ...args])
+  if (result.code !== 0) throw new Error(`${name} failed: ${result.stderr}`)
+}
+
+try {
+  await measure('nginx reload x5 (floor)', async () => {
+    for (let i = 0; i < 5; i++) {
+      await ctx.executor.run(nginxReload(ctx.target))
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+  })
+  await measure('(a) compose up -d --build (seed)', () => ctx.executor.run(composeUp(releaseTarget(ctx, 'naive').target, [], { build: true })))
+  await script('deploy', [])
+  await measure('(b) deploy.mts', () => script('deploy', []))
+  await measure('(c) rollback.mts', () => script('rollback', []))
+  printTable('Deploy downtime (loopback load: 1 paced API client + 3 front-end clients, keep-alive)', ['scenario', 'requests', 'failed (raw)', 'failed after 1 retry', '5xx', 'wall s'], rows)
+} finally {
+  await stop()
+}
