@@ -5,6 +5,8 @@ import { initDatabase } from '../lib/db/init.ts'
 import { DEFAULT_DATA_FILE, readReferenceData } from '../lib/db/reference-data.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
+import { readCurrentRelease } from '../lib/release/log.ts'
+import { releaseTarget } from '../lib/release/switch.ts'
 import { createStackContext } from '../lib/stack/context.ts'
 
 const HELP = `Usage: npx zx scripts/init-db.mts [options]
@@ -17,7 +19,9 @@ Prepares the database of a running stack, idempotently:
   4. creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD. With no ADMIN_PASSWORD, a
      strong password is generated, shown once and stored (mode 0600) in
      $AIKO_VAR_DIR/secrets/admin-initial-password. An existing admin keeps its password.
-Each step is one transaction; a second run changes nothing and says so.
+Each step is one transaction; a second run changes nothing and says so. The one-off
+containers use the image of the release that serves (var/current-release, written by
+deploy; AIKO_RELEASE overrides it).
 
 Options:
   --timeout SECONDS         how long to wait for PostgreSQL (default 120)
@@ -47,7 +51,11 @@ await runMain(async (out) => {
   const reset = flags['reset-admin-password']
   if (reset && !flags.yes && !flags['dry-run']) await confirmReset(env.ADMIN_EMAIL)
 
-  const ctx = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
+  const stack = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
+  // After a deploy, migrate and seed with the image of the release that serves.
+  const current = process.env['AIKO_RELEASE'] === undefined ? await readCurrentRelease(stack.varDir) : undefined
+  const ctx = current === undefined ? stack : releaseTarget(stack, current)
+  if (current !== undefined) out.info(`release ${current} (the one serving)`)
   const { generatedPassword } = await initDatabase(ctx, env, { data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
   if (generatedPassword !== undefined) {
     // The one place a secret is printed, on purpose and once: straight to stdout, past the masker.

@@ -42,11 +42,12 @@ export function composeRun(
   target: ComposeTarget,
   service: string,
   argv: readonly string[],
-  options: { mutates: boolean; entrypoint?: string; withDeps?: boolean },
+  /** env: names passed as `-e NAME` with no value: compose takes each from its environment (Command.env), never from argv. */
+  options: { mutates: boolean; entrypoint?: string; withDeps?: boolean; env?: readonly string[] },
 ): Command {
   return composeCommand(
     target,
-    ['run', '--rm', '-T', ...(options.withDeps === true ? [] : ['--no-deps']), ...(options.entrypoint === undefined ? [] : ['--entrypoint', options.entrypoint]), service, ...argv],
+    ['run', '--rm', '-T', ...(options.env ?? []).flatMap((name) => ['-e', name]), ...(options.withDeps === true ? [] : ['--no-deps']), ...(options.entrypoint === undefined ? [] : ['--entrypoint', options.entrypoint]), service, ...argv],
     options.mutates,
   )
 }

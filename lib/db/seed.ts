@@ -57,18 +57,8 @@ export async function readSeedScript(): Promise<string> {
  * --dry-run the command does run (db/seed.py rolls every step back), so it is not `mutates`.
  */
 export function seedCommand(target: ComposeTarget, program: string, options: { adminPassword: string; dryRun: boolean }): Command {
-  const command = passEnvironment(target, composeRun(target, 'backend', ['python3', '-'], { mutates: !options.dryRun }), [PASSWORD_VARIABLE])
+  const command = composeRun(target, 'backend', ['python3', '-'], { mutates: !options.dryRun, env: [PASSWORD_VARIABLE] })
   return { ...command, input: program, env: { ...command.env, [PASSWORD_VARIABLE]: options.adminPassword } }
-}
-
-/**
- * Adds `-e NAME` (no value: compose takes it from its own environment) right after `run`.
- * Stands in for an `env` option of composeRun (see the patch proposed for lib/compose/commands.ts).
- */
-function passEnvironment(target: ComposeTarget, command: Command, names: readonly string[]): Command {
-  const at = target.base.length + 4 // index of run, after base --project-directory DIR --env-file FILE
-  if (command.argv[at] !== 'run') throw new Error(`not a compose run command: ${command.argv.join(' ')}`)
-  return { ...command, argv: [...command.argv.slice(0, at + 1), ...names.flatMap((name) => ['-e', name]), ...command.argv.slice(at + 1)] }
 }
 
 const key = z.union([z.string(), z.number()])

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +9,7 @@ import { DEFAULT_DATA_FILE } from '../../lib/db/reference-data.ts'
 import { splitIds } from '../../lib/docker/containers.ts'
 import { readEnvFile } from '../../lib/env/load.ts'
 import { SECRET_NAMES } from '../../lib/env/schema.ts'
-import type { StackContext } from '../../lib/stack/context.ts'
+import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { waitForHealthy } from '../../lib/stack/health.ts'
 import { runCommand, runScript, type RunResult } from './helpers/run.ts'
 import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
@@ -40,6 +41,26 @@ async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promis
   const cut = result.stdout.lastIndexOf('\n')
   const text = result.stdout.slice(0, cut)
   return { status: Number(result.stdout.slice(cut + 1)), json: text === '' ? undefined : JSON.parse(text) }
+}
+
+/** A script run whose output can be watched while it runs (runScript only returns at the end). */
+function startScript(name: string, args: readonly string[]): { seen: (pattern: RegExp) => Promise<void>; done: Promise<RunResult> } {
+  const child = spawn('npx', ['zx', `scripts/${name}.mts`, ...args], { cwd: PROJECT_DIR, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  const watchers: { pattern: RegExp; resolve: () => void }[] = []
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    for (const watcher of watchers) if (watcher.pattern.test(stdout)) watcher.resolve()
+  })
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr })))
+  const seen = (pattern: RegExp) =>
+    Promise.race([
+      new Promise<void>((resolve) => (pattern.test(stdout) ? resolve() : watchers.push({ pattern, resolve }))),
+      done.then((result) => Promise.reject(new Error(`${name} ended (exit ${result.code}) before printing ${pattern}: ${result.stdout}${result.stderr}`))),
+    ])
+  return { seen, done }
 }
 
 const login = (email: string, password: string) => api('POST', '/api/auth/login', { email, password })
@@ -131,7 +152,7 @@ describe('init-db on the real stack', () => {
     expect(result.stdout).toContain('levels: nothing to change (12 present)')
     expect(result.stdout).toContain('subjects: nothing to change (16 present)')
     expect(result.stdout).toContain(`admin: ${admin} already exists: nothing to change (password kept`)
-    expect(result.stdout).toContain('run -e ADMIN_PASSWORD --rm -T --no-deps backend python3 -')
+    expect(result.stdout).toContain('run --rm -T -e ADMIN_PASSWORD --no-deps backend python3 -')
     expectNoSecret(result, await secretsOf(E2E.envFile))
     expect(await snapshot()).toEqual(before)
   })
@@ -165,12 +186,14 @@ describe('init-db on the real stack', () => {
     const id = postgres ?? ''
     expect((await runCommand('docker', ['stop', id])).code).toBe(0)
     try {
-      const running = initDb(['--timeout', '90'])
-      await sleep(6000)
+      const running = startScript('init-db', ['--env-path', E2E.envFile, '--yes', '--timeout', '120'])
+      // Started only once init-db has seen it stopped, and a few seconds later: a slow machine
+      // (npx, compose detection) cannot turn this into a run that never waited.
+      await running.seen(/waiting for PostgreSQL: no running postgres container/)
+      await sleep(4000)
       expect((await runCommand('docker', ['start', id])).code).toBe(0)
-      const result = await running
+      const result = await running.done
       expect(result.code, result.stderr).toBe(0)
-      expect(result.stdout).toMatch(/waiting for PostgreSQL: no running postgres container/)
       expect(result.stdout).toContain('PostgreSQL accepts connections')
       expect(result.stdout).toContain('levels: nothing to change (12 present)')
     } finally {
@@ -180,49 +203,20 @@ describe('init-db on the real stack', () => {
   })
 
   it('a failing migration: exit 5, a clear message, nothing seeded', async () => {
-    // A throwaway image: the running backend plus a revision that fails halfway. The fixture
-    // and its image stay untouched; AIKO_RELEASE points this one run at the throwaway tag.
-    const backend = splitIds((await ctx.executor.run(composeContainerIds(ctx.target, 'backend'))).stdout)[0] ?? ''
-    const image = (await runCommand('docker', ['inspect', '--format', '{{.Config.Image}}', backend])).stdout.trim()
-    expect(image).not.toBe('')
-    const build = join(workDir, 'broken-migration')
-    await runCommand('mkdir', ['-p', build])
+    // The fixture's knob (migrations/env.py): the migration creates a table, then fails.
+    const data = await dataWith('broken-level.json', { code: 'E2E_BROKEN', name: 'never seeded', position: 99 })
     const head = await psql('SELECT version_num FROM alembic_version')
-    await writeFile(join(build, '0099_e2e_broken.py'), [
-      '"""e2e: a revision that fails halfway."""',
-      'from alembic import op',
-      'import sqlalchemy as sa',
-      'revision = "0099_e2e_broken"',
-      `down_revision = ${JSON.stringify(head)}`,
-      'branch_labels = None',
-      'depends_on = None',
-      'def upgrade():',
-      '    op.create_table("e2e_half_done", sa.Column("id", sa.Integer(), primary_key=True))',
-      '    op.execute("SELECT 1 / 0")',
-      'def downgrade():',
-      '    op.drop_table("e2e_half_done")',
-      '',
-    ].join('\n'))
-    await writeFile(join(build, 'Dockerfile'), `FROM ${image}\nCOPY 0099_e2e_broken.py /app/migrations/versions/\n`)
-    const tag = 'e2e-broken-migration'
-    const built = await runCommand('docker', ['build', '-q', '-t', `aiko-backend:${tag}`, build])
-    expect(built.code, built.stderr).toBe(0)
-    try {
-      const data = await dataWith('broken-level.json', { code: 'E2E_BROKEN', name: 'never seeded', position: 99 })
-      const before = await snapshot()
-      const result = await initDb(['--data', data], { env: { AIKO_RELEASE: tag } })
-      expect(result.code).toBe(5)
-      expect(result.stderr).toContain('the migrations failed (flask db upgrade): nothing was seeded')
-      expect(result.stderr).toContain('division by zero')
-      expect(result.stdout).not.toContain('levels:')
-      expect(await snapshot()).toEqual(before)
-      expect(await psql("SELECT count(*) FROM levels WHERE code = 'E2E_BROKEN'")).toBe('0')
-      expect(await psql('SELECT version_num FROM alembic_version')).toBe(head)
-      expect(await psql("SELECT to_regclass('public.e2e_half_done') IS NULL")).toBe('t')
-      expectNoSecret(result, await secretsOf(E2E.envFile))
-    } finally {
-      await runCommand('docker', ['rmi', '-f', `aiko-backend:${tag}`])
-    }
+    const before = await snapshot()
+    const result = await initDb(['--data', data], { env: { FIXTURE_FAIL_MIGRATION: '1' } })
+    expect(result.code).toBe(5)
+    expect(result.stderr).toContain('the migrations failed (flask db upgrade): nothing was seeded')
+    expect(result.stderr).toContain('this migration fails on purpose')
+    expect(result.stdout).not.toContain('levels:')
+    expect(await snapshot()).toEqual(before)
+    expect(await psql("SELECT count(*) FROM levels WHERE code = 'E2E_BROKEN'")).toBe('0')
+    expect(await psql('SELECT version_num FROM alembic_version')).toBe(head)
+    expect(await psql("SELECT to_regclass('public.fixture_half_done') IS NULL")).toBe('t')
+    expectNoSecret(result, await secretsOf(E2E.envFile))
   })
 
   it('with no ADMIN_PASSWORD: a generated one is shown once, stored 0600, works, and is kept until --reset-admin-password', async () => {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadEnv } from '../../lib/env/load.ts'
 import { readCurrentRelease, readReleaseLog } from '../../lib/release/log.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { projectContainers } from '../../lib/stack/health.ts'
@@ -11,7 +12,9 @@ import { runCommand, runScript, type RunResult } from './helpers/run.ts'
 import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 let ctx: StackContext
-const base = { host: '127.0.0.1', port: E2E.httpsPort, servername: E2E.domain }
+/** 02-ssl leaves nginx in https mode; run alone, this file finds it in http mode. */
+const https = async () => (await loadEnv(E2E.envFile)).env.NGINX_MODE === 'https'
+const loadBase = async () => ((await https()) ? { host: '127.0.0.1', port: E2E.httpsPort, servername: E2E.domain } : { host: '127.0.0.1', port: E2E.httpPort, servername: E2E.domain, plain: true })
 const envArgs = ['--env-path', E2E.envFile, '--yes']
 const deploy = (extra: string[] = [], env: Record<string, string> = {}) => runScript('deploy', [...envArgs, '--health-timeout', '60', ...extra], { env })
 const rollback = (extra: string[] = []) => runScript('rollback', [...envArgs, '--health-timeout', '60', ...extra])
@@ -21,7 +24,8 @@ let maxBeats = 0
 let watching = true
 let beatWatch: Promise<void> = Promise.resolve()
 
-const servedVersion = async () => JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--no-check-certificate', '--header', `Host: ${E2E.domain}`, 'https://127.0.0.1/api/version'])) as { version: string }
+const servedVersion = async () =>
+  JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--no-check-certificate', '--header', `Host: ${E2E.domain}`, `${(await https()) ? 'https' : 'http'}://127.0.0.1/api/version`])) as { version: string }
 const psql = (sql: string) => execIn(ctx, 'postgres', ['sh', '-c', 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$1"', 'psql', sql])
 
 function expectNoFailure(load: { api: LoadFigures; web: LoadFigures }): void {
@@ -32,7 +36,7 @@ function expectNoFailure(load: { api: LoadFigures; web: LoadFigures }): void {
 }
 
 async function underLoad(work: Promise<RunResult>) {
-  const load = await runMixedLoad(base, work, { maxMs: 240_000 })
+  const load = await runMixedLoad(await loadBase(), work, { maxMs: 240_000 })
   const result = await work
   process.stderr.write(`load: api ${JSON.stringify(load.api)} web ${JSON.stringify(load.web)}\n`)
   return { result, load }
