@@ -1,5 +1,5 @@
 import { composeUp } from '../lib/compose/commands.ts'
-import { nginxReload } from '../lib/nginx/apply.ts'
+import { nginxReload, runningNginx } from '../lib/nginx/apply.ts'
 import { releaseTarget } from '../lib/release/switch.ts'
 import { runMixedLoad, type LoadFigures } from '../test/e2e/helpers/load.ts'
 import { runScript } from '../test/e2e/helpers/run.ts'
@@ -32,8 +32,9 @@ const script = async (name: string, args: string[]) => {
 
 try {
   await measure('nginx reload x5 (floor)', async () => {
+    const nginx = (await runningNginx(ctx)) ?? 'nginx-not-running'
     for (let i = 0; i < 5; i++) {
-      await ctx.executor.run(nginxReload(ctx.target))
+      await ctx.executor.run(nginxReload(nginx))
       await new Promise((resolve) => setTimeout(resolve, 1000))
     }
   })

@@ -1,9 +1,9 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExitCode, ToolkitError } from '../errors.ts'
-import { composeContainerIds, composeExec, type ComposeTarget } from '../compose/commands.ts'
+import { composeContainerIds, type ComposeTarget } from '../compose/commands.ts'
 import type { Executor } from '../exec/executor.ts'
-import { splitIds } from '../docker/containers.ts'
+import { dockerExec, splitIds } from '../docker/containers.ts'
 import type { Output } from '../ui/output.ts'
 
 export interface NginxApplyContext {
@@ -16,8 +16,13 @@ export interface NginxApplyContext {
 
 export type ApplyResult = 'unchanged' | 'reloaded' | 'written' | 'planned'
 
-export const nginxTest = (target: ComposeTarget) => composeExec(target, 'nginx', ['nginx', '-t'], { mutates: false })
-export const nginxReload = (target: ComposeTarget) => composeExec(target, 'nginx', ['nginx', '-s', 'reload'], { mutates: true })
+export const nginxTest = (nginxId: string) => dockerExec(nginxId, ['nginx', '-t'], false)
+export const nginxReload = (nginxId: string) => dockerExec(nginxId, ['nginx', '-s', 'reload'], true)
+
+/** The id of the running nginx container, or undefined when it is not up. */
+export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<string | undefined> {
+  return splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout)[0]
+}
 
 /**
  * Writes the rendered files, has the running nginx test them, then reloads it gracefully.
@@ -33,10 +38,10 @@ export async function applyNginxFiles(ctx: NginxApplyContext, files: Readonly<Re
   }
   await mkdir(ctx.confDir, { recursive: true })
   await writeAll(ctx.confDir, files)
-  const running = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
-  if (!running) return 'written'
+  const nginx = await runningNginx(ctx)
+  if (nginx === undefined) return 'written'
 
-  const test = await ctx.executor.probe(nginxTest(ctx.target))
+  const test = await ctx.executor.probe(nginxTest(nginx))
   if (test.exitCode !== 0) {
     await writeAll(ctx.confDir, previous)
     throw new ToolkitError('nginx -t refused the new configuration: the previous files are back and nginx keeps serving', {
@@ -45,7 +50,7 @@ export async function applyNginxFiles(ctx: NginxApplyContext, files: Readonly<Re
       hint: 'the lines above name the file and line nginx refused; fix the template under nginx/templates/',
     })
   }
-  await ctx.executor.run(nginxReload(ctx.target))
+  await ctx.executor.run(nginxReload(nginx))
   return 'reloaded'
 }
 
@@ -65,6 +70,8 @@ async function writeAll(dir: string, files: Readonly<Record<string, string | und
 
 /** Tests the live configuration, then reloads gracefully: for new certificate files behind unchanged paths. */
 export async function testAndReloadNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<void> {
-  await ctx.executor.run(nginxTest(ctx.target))
-  await ctx.executor.run(nginxReload(ctx.target))
+  const nginx = await runningNginx(ctx)
+  if (nginx === undefined) throw new ToolkitError('nginx is not running', { exitCode: ExitCode.precondition, hint: 'start the stack first' })
+  await ctx.executor.run(nginxTest(nginx))
+  await ctx.executor.run(nginxReload(nginx))
 }
