@@ -3,6 +3,8 @@ import { listImageTags, removeImages } from '../docker/containers.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { StackContext } from '../stack/context.ts'
+import { projectContainers } from '../stack/health.ts'
+import { startStack } from '../stack/start.ts'
 import { backupDatabase, backupFile, pruneBackups } from './backup.ts'
 import { IMAGE_REPOSITORIES, releaseImages, releasesToPrune } from './images.ts'
 import { readCurrentRelease, readReleaseLog, rollbackTarget, servedReleases } from './log.ts'
@@ -24,8 +26,15 @@ export interface DeployOptions {
 export async function deployRelease(ctx: StackContext, env: AikoEnv, options: DeployOptions): Promise<void> {
   const previous = await readCurrentRelease(ctx.varDir)
   const next = releaseTarget(ctx, options.release)
+  const firstStart = (await projectContainers(ctx, 'postgres')).every((state) => state.status !== 'running')
   await recorded(ctx, { id: options.release, sha: options.sha, action: 'deploy', previous }, async () => {
     await ctx.output.step(`build release ${options.release}`, () => ctx.executor.run(composeBuild(next.target, ['backend', 'frontend'])))
+    if (firstStart) {
+      ctx.output.info('the stack is not running: first start')
+      await startStack(next, env, { timeoutMs: options.healthTimeoutMs * 3 })
+      await ctx.output.step('run the migrations', () => migrate(next))
+      return
+    }
     await ctx.output.step('back up the database (pg_dump)', () => backupDatabase(ctx, backupFile(ctx.varDir, options.release)))
     await ctx.output.step('run the migrations with the new release', () => migrate(next))
     await switchToRelease(ctx, env, options.release, { healthTimeoutMs: options.healthTimeoutMs })
