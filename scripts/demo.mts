@@ -62,6 +62,10 @@ await runMain(async (out) => {
   const services = await startStack(ctx, env, { timeoutMs: 300_000 })
   if (flags['dry-run']) return
   out.success(`${services.length} services healthy: ${services.join(', ')}`)
+  await out.step('initialise the database (migrations, levels, subjects, first admin)', () =>
+    ctx.executor.run({ argv: ['npx', 'zx', 'scripts/init-db.mts', '--env-path', envFile, '--yes'], mutates: true, cwd: PROJECT_DIR }),
+  )
+  out.info(`admin: ${env.ADMIN_EMAIL}, initial password in ${join(DEMO_DIR, 'var', 'secrets', 'admin-initial-password')} (0600)`)
   out.info(`open http://127.0.0.1:${env.HTTP_PORT}/ (front end) and http://127.0.0.1:${env.HTTP_PORT}/api/health (API)`)
   out.info('remove it with: npm run demo -- --down')
 })
