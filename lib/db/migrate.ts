@@ -8,17 +8,17 @@ export function migrateCommand(target: ComposeTarget): Command {
   return composeRun(target, 'backend', ['flask', 'db', 'upgrade'], { mutates: true })
 }
 
-/** Runs the migrations; a failure stops init-db before any seed, with the migration's own output. */
-export async function runMigrations(ctx: StackContext): Promise<void> {
+const INIT_DB_FAILURE = {
+  message: 'the migrations failed (flask db upgrade): nothing was seeded',
+  hint: 'read the migration error above (Alembic rolls a failed revision back on PostgreSQL), fix the migration or the database, then run init-db again: it is idempotent',
+}
+
+/** Runs the migrations; a failure stops the caller with the migration's own output and the caller's message. */
+export async function runMigrations(ctx: StackContext, failure: { message: string; hint: string } = INIT_DB_FAILURE): Promise<void> {
   try {
     await ctx.executor.run(migrateCommand(ctx.target))
   } catch (error) {
     if (!(error instanceof ToolkitError)) throw error
-    throw new ToolkitError('the migrations failed (flask db upgrade): nothing was seeded', {
-      exitCode: ExitCode.commandFailed,
-      details: error.details,
-      hint: 'read the migration error above (Alembic rolls a failed revision back on PostgreSQL), fix the migration or the database, then run init-db again: it is idempotent',
-      cause: error,
-    })
+    throw new ToolkitError(failure.message, { exitCode: ExitCode.commandFailed, details: error.details, hint: failure.hint, cause: error })
   }
 }

@@ -1,4 +1,5 @@
-import { composeBuild, composeRun } from '../compose/commands.ts'
+import { composeBuild } from '../compose/commands.ts'
+import { runMigrations } from '../db/migrate.ts'
 import { listImageTags, removeImages } from '../docker/containers.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
@@ -42,18 +43,11 @@ export async function deployRelease(ctx: StackContext, env: AikoEnv, options: De
   await pruneReleases(ctx, options.keepReleases)
 }
 
-async function migrate(next: StackContext): Promise<void> {
-  try {
-    await next.executor.run(composeRun(next.target, 'backend', ['flask', 'db', 'upgrade'], { mutates: true }))
-  } catch (error) {
-    if (!(error instanceof ToolkitError)) throw error
-    throw new ToolkitError('the migrations of the new release failed: the old release keeps serving, the database is as before', {
-      exitCode: ExitCode.commandFailed,
-      details: error.details,
-      hint: 'fix the migration and deploy again; the pre-migration backup is in var/backups/',
-    })
-  }
-}
+const migrate = (next: StackContext) =>
+  runMigrations(next, {
+    message: 'the migrations of the new release failed: the old release keeps serving, the database is as before',
+    hint: 'fix the migration and deploy again; the pre-migration backup is in var/backups/',
+  })
 
 /** Keeps the images and backups of the newest releases, never the current one or the rollback target. */
 export async function pruneReleases(ctx: StackContext, keep: number): Promise<void> {
