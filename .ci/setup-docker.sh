@@ -20,7 +20,7 @@ die() { printf '[setup-docker] ERROR: %s\n' "$*" >&2; exit 1; }
 # --- 1. packages --------------------------------------------------------------------
 # docker.io brings dockerd, containerd, runc and iptables; docker-compose is compose 1.29
 # (the toolkit also supports compose v2 where a VPS has it).
-PACKAGES=(docker.io docker-compose debootstrap curl openssl jq ca-certificates iproute2 procps)
+PACKAGES=(docker.io docker-compose debootstrap curl openssl jq ca-certificates iproute2 procps testssl.sh bsdextrautils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -19,9 +19,11 @@ async function measure(name: string, work: () => Promise<unknown>): Promise<void
   const running = work()
   const load = await runMixedLoad(base, running, { maxMs: 300_000 })
   const seconds = ((Date.now() - started) / 1000).toFixed(1)
+  const versions = Object.entries(load.api.firstSeenMs).sort(([, a], [, b]) => a - b)
+  const switched = versions.length > 1 ? ((versions.at(-1)?.[1] ?? 0) / 1000).toFixed(1) : '-'
   const sum = (pick: (figures: LoadFigures) => number) => pick(load.api) + pick(load.web)
   const fiveXX = (figures: LoadFigures) => Object.entries(figures.statuses).filter(([status]) => Number(status) >= 500).reduce((total, [, count]) => total + count, 0)
-  rows.push([name, sum((f) => f.sent), sum((f) => f.rawFailed), sum((f) => f.failedAfterRetry), sum(fiveXX), seconds])
+  rows.push([name, sum((f) => f.sent), sum((f) => f.rawFailed), sum((f) => f.failedAfterRetry), sum(fiveXX), switched, seconds])
   await running
 }
 
@@ -42,7 +44,7 @@ try {
   await script('deploy', [])
   await measure('(b) deploy.mts', () => script('deploy', []))
   await measure('(c) rollback.mts', () => script('rollback', []))
-  printTable('Deploy downtime (loopback load: 1 paced API client + 3 front-end clients, keep-alive)', ['scenario', 'requests', 'failed (raw)', 'failed after 1 retry', '5xx', 'wall s'], rows)
+  printTable('Deploy downtime (loopback load: 1 paced API client + 3 front-end clients, keep-alive)', ['scenario', 'requests', 'failed (raw)', 'failed after 1 retry', '5xx', 'new version after s', 'wall s'], rows)
 } finally {
   await stop()
 }

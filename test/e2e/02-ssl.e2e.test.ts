@@ -133,6 +133,18 @@ describe('init-ssl against Pebble with the real certbot and nginx', () => {
     expect((await attempt('-tls1')).code).not.toBe(0)
   })
 
+  it('testssl.sh finds nothing rated HIGH or CRITICAL', async () => {
+    const report = join(workDir, 'testssl.json')
+    await runCommand('testssl', ['--quiet', '--warnings', 'off', '--ip', '127.0.0.1', '--add-ca', rootCa, '--jsonfile', report, `https://${E2E.domain}:${E2E.httpsPort}`], { timeoutMs: 600_000 })
+    const findings = JSON.parse(await readFile(report, 'utf8')) as { id: string; severity: string; finding: string }[]
+    // The whole scan ran: protocols, ciphers, certificate and vulnerability checks all reported.
+    expect(findings.length).toBeGreaterThan(80)
+    expect(findings.map((finding) => finding.id)).toEqual(expect.arrayContaining(['TLS1_3', 'TLS1_1', 'heartbleed', 'cert_chain_of_trust']))
+    // Pebble's certificates carry neither a CRL nor an OCSP URL; Let's Encrypt's carry a CRL URL.
+    const serious = findings.filter((finding) => ['HIGH', 'CRITICAL'].includes(finding.severity) && finding.id !== 'cert_revocation')
+    expect(serious).toEqual([])
+  }, 600_000)
+
   it('publishes the certificate expiry to Prometheus', async () => {
     const query = 'http://127.0.0.1:9090/api/v1/query?query=aiko_ssl_certificate_expiry_seconds'
     let value = ''

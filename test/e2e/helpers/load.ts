@@ -19,6 +19,8 @@ export interface LoadFigures {
   statuses: Record<string, number>
   errors: string[]
   versions: Record<string, number>
+  /** Milliseconds from the start of the load to the first response of each version. */
+  firstSeenMs: Record<string, number>
 }
 
 type Outcome = { status: number; version: string | undefined } | { error: string; gotBytes: boolean }
@@ -54,7 +56,8 @@ function get(agent: Agent | HttpAgent, target: LoadTarget): Promise<Outcome> {
  * `maxRequests` in total and `maxMs`. A GET that received no byte is retried once, as browsers do.
  */
 export async function runLoad(target: LoadTarget, until: Promise<unknown>, options: { clients: number; maxRequests: number; maxMs: number; pauseMs?: number }): Promise<LoadFigures> {
-  const figures: LoadFigures = { sent: 0, rawFailed: 0, failedAfterRetry: 0, statuses: {}, errors: [], versions: {} }
+  const figures: LoadFigures = { sent: 0, rawFailed: 0, failedAfterRetry: 0, statuses: {}, errors: [], versions: {}, firstSeenMs: {} }
+  const startedAt = Date.now()
   let done = false
   void until.finally(() => (done = true)).catch(() => undefined)
   const deadline = Date.now() + options.maxMs
@@ -72,7 +75,10 @@ export async function runLoad(target: LoadTarget, until: Promise<unknown>, optio
         }
         if ('status' in outcome) {
           figures.statuses[outcome.status] = (figures.statuses[outcome.status] ?? 0) + 1
-          if (outcome.version !== undefined) figures.versions[outcome.version] = (figures.versions[outcome.version] ?? 0) + 1
+          if (outcome.version !== undefined) {
+            figures.versions[outcome.version] = (figures.versions[outcome.version] ?? 0) + 1
+            figures.firstSeenMs[outcome.version] ??= Date.now() - startedAt
+          }
         } else if (figures.errors.length < 20) figures.errors.push(outcome.error)
         if (options.pauseMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.pauseMs))
       }
