@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { composeContainerIds, composeRun } from '../../lib/compose/commands.ts'
 import { splitIds } from '../../lib/docker/containers.ts'
-import type { StackContext } from '../../lib/stack/context.ts'
+import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { runLoad } from './helpers/load.ts'
 import { runCommand, runScript } from './helpers/run.ts'
 import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
@@ -158,6 +158,13 @@ describe('init-ssl against Pebble with the real certbot and nginx', () => {
       if (value === '') await new Promise((resolve) => setTimeout(resolve, 3000))
     }
     expect(Number(value) * 1000).toBeGreaterThan(Date.now() + 14 * 86_400_000)
+  })
+
+  it('the CertificateExpiringSoon alert fires under 14 days (promtool test rules)', async () => {
+    const rules = join(PROJECT_DIR, 'monitoring', 'prometheus')
+    const result = await runCommand('docker', ['run', '--rm', '--entrypoint', 'promtool', '-v', `${rules}:/rules:ro`, '-w', '/rules', 'aiko-standin/prometheus:test', 'test', 'rules', 'alerts.test.yml'])
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    expect(result.stdout).toContain('SUCCESS')
   })
 
   it('--install-cron writes the twice-a-day job once', async () => {
