@@ -9,6 +9,8 @@ export interface ComposeTarget {
   base: readonly string[]
   envFile: string
   projectDir: string
+  /** The compose project name, as compose derives it (see projectName). */
+  project: string
   /** Toolkit variables compose interpolates (AIKO_RELEASE, AIKO_VAR_DIR). */
   env: Readonly<Record<string, string>>
 }
@@ -52,9 +54,22 @@ export function composeRun(
   )
 }
 
-/** Container ids only: the one `ps` output that is the same in compose v2 and 1.29. */
-export function composeContainerIds(target: ComposeTarget, service?: string): Command {
-  return composeCommand(target, ['ps', '-q', ...(service === undefined ? [] : [service])], false)
+/**
+ * Ids of the project's service containers (one-off `run` containers excluded), read from the
+ * labels compose v2 and 1.29 both set: a plain `docker ps`, much cheaper than `compose ps`.
+ */
+export function composeContainerIds(target: ComposeTarget, service?: string, options: { runningOnly?: boolean } = {}): Command {
+  const labels = [`com.docker.compose.project=${target.project}`, 'com.docker.compose.oneoff=False', ...(service === undefined ? [] : [`com.docker.compose.service=${service}`])]
+  return {
+    argv: ['docker', 'ps', '-q', ...(options.runningOnly === true ? [] : ['-a']), ...labels.flatMap((label) => ['--filter', `label=${label}`])],
+    mutates: false,
+  }
+}
+
+/** Compose's project name: COMPOSE_PROJECT_NAME (environment, then .env), else the folder's name, normalised. */
+export function projectName(explicit: string | undefined, projectDir: string): string {
+  const raw = explicit ?? projectDir.split(/[\\/]/).filter(Boolean).at(-1) ?? 'default'
+  return raw.toLowerCase().replace(/[^-_a-z0-9]/g, '')
 }
 
 export function composeConfig(target: ComposeTarget): Command {

@@ -21,7 +21,7 @@ export const nginxReload = (nginxId: string) => dockerExec(nginxId, ['nginx', '-
 
 /** The id of the running nginx container, or undefined when it is not up. */
 export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<string | undefined> {
-  return splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout)[0]
+  return splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)[0]
 }
 
 /**

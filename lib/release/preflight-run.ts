@@ -10,7 +10,7 @@ import { certificateCheck, composeCheck, diskCheck, freeDiskBytes, freeMemoryByt
 
 /** Every pre-check, all reported together before anything changes. */
 export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<GitState> {
-  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
+  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout).length > 0
   const git = await readGitState(ctx.executor)
   const checks: Check[] = [
     composeCheck(await detectCompose(ctx.executor)),

@@ -102,7 +102,7 @@ async function usableCertificate(ctx: StackContext, env: AikoEnv): Promise<Certi
 }
 
 async function requireNginx(ctx: StackContext): Promise<void> {
-  const ids = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout)
+  const ids = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)
   if (ids.length === 0)
     throw new ToolkitError('nginx is not running: the ACME challenge is served by it', {
       exitCode: ExitCode.precondition,

@@ -1,5 +1,5 @@
-import { composeContainerIds, composeExec } from '../compose/commands.ts'
-import { splitIds } from '../docker/containers.ts'
+import { composeContainerIds } from '../compose/commands.ts'
+import { dockerExec, splitIds } from '../docker/containers.ts'
 import type { StackContext } from '../stack/context.ts'
 import { certbotShell } from './certbot.ts'
 import { parseRenewalServer, type CertificateState } from './plan.ts'
@@ -31,9 +31,7 @@ export function parseStateOutput(stdout: string): CertificateState {
  * the running nginx (cheap), or a one-off certbot container when nginx is not up.
  */
 export async function readCertificateState(ctx: StackContext, domain: string): Promise<CertificateState> {
-  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx'))).stdout).length > 0
-  const command = nginxUp
-    ? composeExec(ctx.target, 'nginx', ['sh', '-c', READ_STATE, 'sh', domain], { mutates: false })
-    : certbotShell(ctx.target, READ_STATE, [domain], false)
+  const [nginx] = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)
+  const command = nginx !== undefined ? dockerExec(nginx, ['sh', '-c', READ_STATE, 'sh', domain], false) : certbotShell(ctx.target, READ_STATE, [domain], false)
   return parseStateOutput((await ctx.executor.run(command)).stdout)
 }

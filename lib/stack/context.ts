@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ComposeTarget } from '../compose/commands.ts'
+import { projectName, type ComposeTarget } from '../compose/commands.ts'
+import { readEnvFile } from '../env/load.ts'
 import { detectCompose } from '../compose/detect.ts'
 import { createExecutor, type Executor } from '../exec/executor.ts'
 import { readCurrentRelease } from '../release/log.ts'
@@ -32,10 +33,12 @@ export async function createStackContext(output: Output, options: StackOptions):
   const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output })
   const compose = await detectCompose(executor)
   const varDir = resolve(PROJECT_DIR, environment['AIKO_VAR_DIR'] ?? 'var')
+  const envValues = (await readEnvFile(options.envFile))?.values ?? {}
   const target: ComposeTarget = {
     base: compose.base,
     envFile: resolve(options.envFile),
     projectDir: PROJECT_DIR,
+    project: projectName(environment['COMPOSE_PROJECT_NAME'] ?? envValues['COMPOSE_PROJECT_NAME'], PROJECT_DIR),
     // The serving release, so that every compose call sees the containers' own config and never recreates them.
     env: { AIKO_VAR_DIR: varDir, AIKO_RELEASE: options.release ?? environment['AIKO_RELEASE'] ?? (await readCurrentRelease(varDir)) ?? 'latest' },
   }

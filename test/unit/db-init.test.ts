@@ -16,7 +16,7 @@ import { validEnv } from './helpers/valid-env.ts'
 
 afterEach(clearSecrets)
 
-const target: ComposeTarget = { base: ['docker', 'compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', env: { AIKO_VAR_DIR: '/srv/aiko/var', AIKO_RELEASE: 'r1' } }
+const target: ComposeTarget = { base: ['docker', 'compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', project: 'aiko', env: { AIKO_VAR_DIR: '/srv/aiko/var', AIKO_RELEASE: 'r1' } }
 
 function env(overrides: Record<string, string | undefined> = {}): AikoEnv {
   const result = validateEnv(validEnv(overrides))

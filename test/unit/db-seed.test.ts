@@ -5,7 +5,7 @@ import { DEFAULT_DATA_FILE, readReferenceData } from '../../lib/db/reference-dat
 import { asciiJson, describeAdmin, describeReference, parseSeedOutput, readSeedScript, seedCommand, seedPayload, seedProgram } from '../../lib/db/seed.ts'
 import { judgePgIsReady, pgIsReady } from '../../lib/db/wait.ts'
 
-const target: ComposeTarget = { base: ['docker', 'compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', env: { AIKO_VAR_DIR: '/srv/aiko/var', AIKO_RELEASE: 'r1' } }
+const target: ComposeTarget = { base: ['docker', 'compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', project: 'aiko', env: { AIKO_VAR_DIR: '/srv/aiko/var', AIKO_RELEASE: 'r1' } }
 const compose = ['docker', 'compose', '--project-directory', '/srv/aiko', '--env-file', '/srv/aiko/.env']
 const password = `a "quoted" pa$$ #1 with spaces é`
 

@@ -15,7 +15,7 @@ const fresh = makeCertificate({ names, days: 90 })
 const due = makeCertificate({ names, days: 20 })
 const apexOnly = makeCertificate({ names: ['aiko.fr'], days: 90 })
 const staging = makeCertificate({ names, days: 90, issuerCN: '(STAGING) Ersatz Edamame E1' })
-const target: ComposeTarget = { base: ['docker-compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', env: {} }
+const target: ComposeTarget = { base: ['docker-compose'], envFile: '/srv/aiko/.env', projectDir: '/srv/aiko', project: 'aiko', env: {} }
 
 describe('certificates', () => {
   it('parses names, expiry and fingerprint of a real certificate', () => {
