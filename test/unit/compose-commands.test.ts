@@ -18,12 +18,12 @@ describe('compose command builders', () => {
 
   it('starts a new release beside the old one without recreating it', () => {
     const command = composeScaleUp(target, { backend: 2, frontend: 2 })
-    expect(command.argv.slice(5)).toEqual(['up', '-d', '--no-deps', '--no-recreate', '--scale', 'backend=2', '--scale', 'frontend=2', 'backend', 'frontend'])
+    expect(command.argv.slice(6)).toEqual(['up', '-d', '--no-deps', '--no-recreate', '--scale', 'backend=2', '--scale', 'frontend=2', 'backend', 'frontend'])
     expect(command.env).toEqual({ AIKO_RELEASE: 'r2' })
   })
 
   it('passes environment names to a one-off container, never their values', () => {
     const command = composeRun(target, 'backend', ['python3', '-'], { mutates: true, env: ['ADMIN_PASSWORD'] })
-    expect(command.argv.slice(5)).toEqual(['run', '--rm', '-T', '-e', 'ADMIN_PASSWORD', '--no-deps', 'backend', 'python3', '-'])
+    expect(command.argv.slice(6)).toEqual(['run', '--rm', '-T', '-e', 'ADMIN_PASSWORD', '--no-deps', 'backend', 'python3', '-'])
   })
 })
