@@ -1,8 +1,7 @@
-import { composeContainerIds } from '../compose/commands.ts'
 import { detectCompose } from '../compose/detect.ts'
-import { splitIds } from '../docker/containers.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
+import { runningNginx } from '../nginx/apply.ts'
 import { servableNginxMode } from '../ssl/nginx-mode.ts'
 import { PROJECT_DIR, type StackContext } from '../stack/context.ts'
 import { readGitState, type GitState } from './git.ts'
@@ -10,7 +9,7 @@ import { certificateCheck, composeCheck, diskCheck, freeDiskBytes, freeMemoryByt
 
 /** Every pre-check, all reported together before anything changes. */
 export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<GitState> {
-  const nginxUp = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout).length > 0
+  const nginxUp = (await runningNginx(ctx)) !== undefined
   const git = await readGitState(ctx.executor)
   const checks: Check[] = [
     composeCheck(await detectCompose(ctx.executor)),

@@ -1,9 +1,7 @@
-import { composeContainerIds } from '../compose/commands.ts'
-import { splitIds } from '../docker/containers.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { setEnvVariable } from '../env/update.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
-import { testAndReloadNginx } from '../nginx/apply.ts'
+import { runningNginx, testAndReloadNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
 import { renderAndApplyNginx } from '../stack/start.ts'
 import { daysLeft, judgeCertificate, wantedNames, type CertificateInfo } from './certificate.ts'
@@ -102,8 +100,7 @@ async function usableCertificate(ctx: StackContext, env: AikoEnv): Promise<Certi
 }
 
 async function requireNginx(ctx: StackContext): Promise<void> {
-  const ids = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)
-  if (ids.length === 0)
+  if ((await runningNginx(ctx)) === undefined)
     throw new ToolkitError('nginx is not running: the ACME challenge is served by it', {
       exitCode: ExitCode.precondition,
       hint: 'start the stack first (see DEPLOYMENT_VPS_GUIDE.md), then run init-ssl again',

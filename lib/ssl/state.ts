@@ -1,5 +1,5 @@
-import { composeContainerIds } from '../compose/commands.ts'
-import { dockerExec, splitIds } from '../docker/containers.ts'
+import { dockerExec } from '../docker/containers.ts'
+import { runningNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
 import { certbotShell } from './certbot.ts'
 import { parseRenewalServer, type CertificateState } from './plan.ts'
@@ -31,7 +31,7 @@ export function parseStateOutput(stdout: string): CertificateState {
  * the running nginx (cheap), or a one-off certbot container when nginx is not up.
  */
 export async function readCertificateState(ctx: StackContext, domain: string): Promise<CertificateState> {
-  const [nginx] = splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)
+  const nginx = await runningNginx(ctx)
   const command = nginx !== undefined ? dockerExec(nginx, ['sh', '-c', READ_STATE, 'sh', domain], false) : certbotShell(ctx.target, READ_STATE, [domain], false)
   return parseStateOutput((await ctx.executor.run(command)).stdout)
 }

@@ -11,7 +11,7 @@ import type { AikoEnv } from '../../lib/env/schema.ts'
 import { projectContainers } from '../../lib/stack/health.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { renderAndApplyNginx, startStack } from '../../lib/stack/start.ts'
-import { loadWhile } from './helpers/http.ts'
+import { runLoad } from './helpers/load.ts'
 import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 let ctx: StackContext
@@ -123,15 +123,17 @@ describe('the stack on a real Docker engine', () => {
     await cp(ctx.nginxDir, brokenDir, { recursive: true })
     const template = join(brokenDir, 'templates', 'http.conf.tmpl')
     await writeFile(template, (await readFile(template, 'utf8')).replace('client_max_body_size', 'client_max_body_sise'))
-    const { result, report } = await loadWhile(renderAndApplyNginx({ ...ctx, nginxDir: brokenDir }, env, 'http'), { path: '/', maxRequests: 2000, maxMs: 60_000 })
-    expect(result.status).toBe('rejected')
-    const error = result.status === 'rejected' ? (result.reason as ToolkitError) : undefined
+    const applying = renderAndApplyNginx({ ...ctx, nginxDir: brokenDir }, env, 'http')
+    const refusal = applying.then(() => undefined, (reason: unknown) => reason)
+    const report = await runLoad({ host: '127.0.0.1', port: E2E.httpPort, servername: E2E.domain, path: '/', plain: true }, applying, { clients: 1, maxRequests: 2000, maxMs: 60_000 })
+    const error = await refusal
     expect(error).toBeInstanceOf(ToolkitError)
-    expect(error?.message).toContain('nginx -t refused')
-    expect(error?.details.join('\n')).toContain('client_max_body_sise')
+    if (!(error instanceof ToolkitError)) return
+    expect(error.message).toContain('nginx -t refused')
+    expect(error.details.join('\n')).toContain('client_max_body_sise')
     expect(await readFile(siteConf, 'utf8')).toBe(before)
     expect(report.sent).toBeGreaterThan(0)
-    expect(report.failed).toBe(0)
+    expect(report.rawFailed).toBe(0)
     expect(report.statuses[200]).toBe(report.sent)
     expect((await fetch(`${baseUrl}/`)).status).toBe(200)
   })
