@@ -1,11 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { exitCodeHelp } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
-import { cronMinute, DEFAULT_CRON_FILE, DEFAULT_RENEW_LOG, renderCronFile } from '../lib/ssl/cron.ts'
+import { installCronJob } from '../lib/cron/install.ts'
+import { DEFAULT_CRON_FILE, SSL_RENEW_JOB } from '../lib/ssl/cron.ts'
 import { obtainCertificate, renewCertificate } from '../lib/ssl/flows.ts'
 
 const HELP = `Usage: npx zx scripts/init-ssl.mts [options]
@@ -42,13 +42,7 @@ await runMain(async (out) => {
   const { env } = await loadEnv(envPath)
 
   if (flags['install-cron']) {
-    const cronFile = flags['cron-file']
-    const existing = await readFile(cronFile, 'utf8').catch(() => undefined)
-    const content = renderCronFile({ minute: cronMinute(existing), projectDir: PROJECT_DIR, nodeBinDir: dirname(process.execPath), envPath, logFile: DEFAULT_RENEW_LOG })
-    if (existing === content) out.info(`${cronFile} is already installed: nothing to change`)
-    else if (flags['dry-run']) out.info(`[dry-run] would write ${cronFile}`)
-    else await writeFile(cronFile, content, { mode: 0o644 })
-    out.info(content.trimEnd())
+    await installCronJob(out, SSL_RENEW_JOB, { cronFile: flags['cron-file'], projectDir: PROJECT_DIR, nodeBinDir: dirname(process.execPath), envPath, dryRun: flags['dry-run'], environment: process.env })
     return
   }
 

@@ -1,8 +1,11 @@
-import { mkdir, readdir, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { composeExec } from '../compose/commands.ts'
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { backupKind } from '../backup/names.ts'
+import { composeExec, type ComposeTarget } from '../compose/commands.ts'
 import { copyFromContainer, copyToContainer } from '../docker/containers.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
+import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
 
@@ -10,9 +13,54 @@ export const backupDir = (varDir: string) => join(varDir, 'backups')
 /** The database as it was just before `release` migrated it. */
 export const backupFile = (varDir: string, release: string) => join(backupDir(varDir), `pre-${release}.dump`)
 
-const IN_CONTAINER = '/tmp/aiko-backup.dump'
-const DUMP = `pg_dump --format=custom --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f ${IN_CONTAINER}`
-const RESTORE = `pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB" ${IN_CONTAINER}; status=$?; rm -f ${IN_CONTAINER}; exit $status`
+/** A path of its own in the container, so a scheduled backup and a deploy's backup never share a file. */
+export const containerDumpPath = (token: string = randomBytes(6).toString('hex')) => `/tmp/aiko-backup-${token}.dump`
+
+/** pg_dump in custom format; the shell is the container's, for its POSTGRES_USER and POSTGRES_DB. */
+export function dumpCommand(target: ComposeTarget, inContainer: string): Command {
+  return composeExec(target, 'postgres', ['sh', '-c', `pg_dump --format=custom --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f ${inContainer}`], { mutates: true })
+}
+
+/** Reads the dump's table of contents: fails on a truncated or corrupt file. Reads a file only a real run wrote, so it counts as a change. */
+export function verifyDumpCommand(target: ComposeTarget, inContainer: string): Command {
+  return composeExec(target, 'postgres', ['pg_restore', '--list', inContainer], { mutates: true })
+}
+
+export function removeDumpCommand(target: ComposeTarget, inContainer: string): Command {
+  return composeExec(target, 'postgres', ['rm', '-f', inContainer], { mutates: true })
+}
+
+/**
+ * Empties the database before the dump is replayed: every schema but PostgreSQL's own is dropped
+ * (tables created after the backup too, which `pg_restore --clean` would leave behind), then
+ * `public` is recreated as PostgreSQL 15+ creates it. Sent on psql's stdin, never in argv.
+ */
+export const RESET_SQL = `DO $$
+DECLARE schema_name name;
+BEGIN
+  FOR schema_name IN SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', schema_name);
+  END LOOP;
+END $$;
+CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+COMMENT ON SCHEMA public IS 'standard public schema';
+`
+
+/**
+ * Makes the database exactly the backup, in one transaction (an error leaves it as it was): the
+ * dump becomes SQL first (pg_restore fails on a corrupt file before anything changes), then one
+ * psql --single-transaction runs RESET_SQL (stdin) and that SQL. Both files are removed whatever the result.
+ */
+export function restoreCommand(target: ComposeTarget, inContainer: string): Command {
+  const sql = inContainer.replace(/\.dump$/, '.sql')
+  const script = [
+    `pg_restore --no-owner --file=${sql} ${inContainer}`,
+    `&& psql -X -q -v ON_ERROR_STOP=1 --single-transaction -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f - -f ${sql};`,
+    `status=$?; rm -f ${inContainer} ${sql}; exit $status`,
+  ].join(' ')
+  return { ...composeExec(target, 'postgres', ['sh', '-c', script], { mutates: true }), input: RESET_SQL }
+}
 
 async function postgresId(ctx: StackContext): Promise<string> {
   const running = (await projectContainers(ctx, 'postgres')).find((state) => state.status === 'running')
@@ -20,13 +68,38 @@ async function postgresId(ctx: StackContext): Promise<string> {
   return running.id
 }
 
-/** pg_dump in custom format inside the postgres container, copied out to var/backups (mode 0600). */
+/**
+ * pg_dump in custom format inside the postgres container, checked with `pg_restore --list`
+ * before it leaves the container, then copied out to `file` (mode 0600, folder 0700). The copy
+ * goes to a hidden partial file renamed at the end: a failure leaves no backup-looking file.
+ */
 export async function backupDatabase(ctx: StackContext, file: string): Promise<void> {
   const id = await postgresId(ctx)
-  await mkdir(backupDir(ctx.varDir), { recursive: true, mode: 0o700 })
-  await ctx.executor.run(composeExec(ctx.target, 'postgres', ['sh', '-c', DUMP], { mutates: true }))
-  await ctx.executor.run(copyFromContainer(id, IN_CONTAINER, file))
-  await ctx.executor.run(composeExec(ctx.target, 'postgres', ['rm', '-f', IN_CONTAINER], { mutates: true }))
+  const inContainer = containerDumpPath()
+  const partial = join(dirname(file), `.${basename(file)}.partial`)
+  if (!ctx.executor.dryRun) {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+    await chmod(dirname(file), 0o700)
+  }
+  try {
+    await ctx.executor.run(dumpCommand(ctx.target, inContainer))
+    await ctx.executor.run(verifyDumpCommand(ctx.target, inContainer)).catch((error: unknown) => {
+      throw new ToolkitError('the dump is not readable (pg_restore --list failed): no backup was written', {
+        exitCode: ExitCode.commandFailed,
+        details: error instanceof ToolkitError ? error.details : [],
+        hint: 'see the PostgreSQL logs with `docker compose logs postgres`; check the disk space of the server',
+        cause: error,
+      })
+    })
+    await ctx.executor.run(copyFromContainer(id, inContainer, partial))
+    if (!ctx.executor.dryRun) {
+      await chmod(partial, 0o600)
+      await rename(partial, file)
+    }
+  } finally {
+    await rm(partial, { force: true })
+    await ctx.executor.probe(removeDumpCommand(ctx.target, inContainer)).catch(() => undefined)
+  }
 }
 
 /** Replaces the database's content with a backup, in one transaction. */
@@ -35,14 +108,15 @@ export async function restoreDatabase(ctx: StackContext, file: string): Promise<
     throw new ToolkitError(`no backup at ${file}`, { exitCode: ExitCode.precondition, hint: 'list the backups in var/backups/' })
   })
   const id = await postgresId(ctx)
-  await ctx.executor.run(copyToContainer(file, id, IN_CONTAINER))
-  await ctx.executor.run(composeExec(ctx.target, 'postgres', ['sh', '-c', RESTORE], { mutates: true }))
+  const inContainer = containerDumpPath()
+  await ctx.executor.run(copyToContainer(file, id, inContainer))
+  await ctx.executor.run(restoreCommand(ctx.target, inContainer))
 }
 
-/** Keeps the backups of the newest `keep` releases. */
+/** Keeps the backups of the newest `keep` releases; scheduled and pre-restore backups are not deploy's to prune. */
 export async function pruneBackups(varDir: string, keepReleases: readonly string[]): Promise<string[]> {
   const names = await readdir(backupDir(varDir)).catch(() => [])
-  const doomed = names.filter((name) => name.startsWith('pre-') && !keepReleases.some((release) => name === `pre-${release}.dump`))
+  const doomed = names.filter((name) => backupKind(name) === 'release' && !keepReleases.some((release) => name === `pre-${release}.dump`))
   for (const name of doomed) await rm(join(backupDir(varDir), name), { force: true })
   return doomed
 }

@@ -1,5 +1,6 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { utcStamp } from '../util/stamp.ts'
 
 export interface ReleaseLogEntry {
   id: string
@@ -54,6 +55,5 @@ export function rollbackTarget(entries: readonly ReleaseLogEntry[], current: str
 }
 
 export function releaseId(sha: string, now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-')
-  return `${stamp}-${sha.slice(0, 7)}`
+  return `${utcStamp(now)}-${sha.slice(0, 7)}`
 }

@@ -28,11 +28,16 @@ export interface StackOptions {
   environment?: Readonly<Record<string, string | undefined>>
 }
 
+/** The host state folder: AIKO_VAR_DIR (relative to the project folder) or var/. */
+export function varDirOf(environment: Readonly<Record<string, string | undefined>> = process.env): string {
+  return resolve(PROJECT_DIR, environment['AIKO_VAR_DIR'] ?? 'var')
+}
+
 export async function createStackContext(output: Output, options: StackOptions): Promise<StackContext> {
   const environment = options.environment ?? process.env
   const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output })
   const compose = await detectCompose(executor)
-  const varDir = resolve(PROJECT_DIR, environment['AIKO_VAR_DIR'] ?? 'var')
+  const varDir = varDirOf(environment)
   const envValues = (await readEnvFile(options.envFile))?.values ?? {}
   const target: ComposeTarget = {
     base: compose.base,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { certonly, renew } from '../../lib/ssl/certbot.ts'
 import { daysLeft, judgeCertificate, parseCertificate, wantedNames } from '../../lib/ssl/certificate.ts'
-import { cronMinute, renderCronFile } from '../../lib/ssl/cron.ts'
+import { cronMinute, renderCronFile } from '../../lib/cron/job.ts'
+import { SSL_RENEW_JOB } from '../../lib/ssl/cron.ts'
 import { renderExpiryMetric } from '../../lib/ssl/metric.ts'
 import { acmeServer, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING, parseRenewalServer, planCertificate } from '../../lib/ssl/plan.ts'
 import { parseReachability } from '../../lib/ssl/reachability.ts'
@@ -104,11 +105,11 @@ describe('parsers and renderers', () => {
   })
 
   it('renders a cron file twice a day that keeps its minute on reinstall', () => {
-    const file = renderCronFile({ minute: 17, projectDir: "/srv/it's", nodeBinDir: '/usr/local/bin', envPath: '.env', logFile: '/var/log/aiko-ssl-renew.log' })
+    const file = renderCronFile(SSL_RENEW_JOB, { minute: 17, projectDir: "/srv/it's", nodeBinDir: '/usr/local/bin', envPath: '.env', logFile: '/var/log/aiko-ssl-renew.log' })
     expect(file).toContain(`17 3,15 * * * root cd '/srv/it'\\''s' && npx zx scripts/init-ssl.mts --renew --yes --env-path '.env' >> '/var/log/aiko-ssl-renew.log' 2>&1`)
     expect(file).toContain('PATH=/usr/local/bin:')
-    expect(cronMinute(file)).toBe(17)
-    const minute = cronMinute(undefined)
+    expect(cronMinute(SSL_RENEW_JOB, file)).toBe(17)
+    const minute = cronMinute(SSL_RENEW_JOB, undefined)
     expect(minute).toBeGreaterThanOrEqual(0)
     expect(minute).toBeLessThan(60)
   })
