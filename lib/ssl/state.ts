@@ -1,4 +1,5 @@
 import { dockerExec } from '../docker/containers.ts'
+import type { Command } from '../exec/executor.ts'
 import { runningNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
 import { certbotShell } from './certbot.ts'
@@ -26,12 +27,17 @@ export function parseStateOutput(stdout: string): CertificateState {
   }
 }
 
+/** Prints the state of one certificate from a running container that mounts /etc/letsencrypt (nginx); parse it with parseStateOutput. */
+export function readStateInContainer(id: string, domain: string): Command {
+  return dockerExec(id, ['sh', '-c', READ_STATE, 'sh', domain], false)
+}
+
 /**
  * Reads the certificate files from the letsencrypt volume without any ACME request: through
  * the running nginx (cheap), or a one-off certbot container when nginx is not up.
  */
 export async function readCertificateState(ctx: StackContext, domain: string): Promise<CertificateState> {
   const nginx = await runningNginx(ctx)
-  const command = nginx !== undefined ? dockerExec(nginx, ['sh', '-c', READ_STATE, 'sh', domain], false) : certbotShell(ctx.target, READ_STATE, [domain], false)
+  const command = nginx !== undefined ? readStateInContainer(nginx, domain) : certbotShell(ctx.target, READ_STATE, [domain], false)
   return parseStateOutput((await ctx.executor.run(command)).stdout)
 }

@@ -1,0 +1,70 @@
+import type { Problem, StatusFacts } from './report.ts'
+
+/** Renew well before expiry: certbot renews at 30 days, so 14 means renewal has failed for two weeks. */
+export const MIN_CERTIFICATE_DAYS = 14
+export const MIN_FREE_DISK_PERCENT = 10
+export const MAX_BACKUP_AGE_HOURS = 48
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`
+
+/** Absent services make one problem (a stopped stack is one fact); a stopped or unhealthy one makes its own. */
+export function serviceProblems(facts: Pick<StatusFacts, 'services'>): Problem[] {
+  const absent = facts.services.filter((service) => service.state === 'absent').map((service) => service.name)
+  return [
+    ...(absent.length === 0 ? [] : [{ check: 'service', message: `no container for ${absent.join(', ')}: start the stack with npx zx scripts/deploy.mts` }]),
+    ...facts.services.flatMap((service): Problem[] => {
+      if (service.state === 'absent') return []
+      if (service.state !== 'running')
+        return [{ check: 'service', message: `${service.name} is ${service.state}${service.exitCode === null ? '' : ` (exit code ${service.exitCode})`}: see docker compose logs ${service.name}` }]
+      if (service.health === 'unhealthy') return [{ check: 'service', message: `${service.name} is unhealthy: see docker compose logs ${service.name}` }]
+      return []
+    }),
+  ]
+}
+
+/** A certificate matters when nginx serves HTTPS; a staging one never belongs on a production server. */
+export function certificateProblems(facts: Pick<StatusFacts, 'certificate' | 'nginxMode'>, production: boolean): Problem[] {
+  const cert = facts.certificate
+  const fix = 'run npx zx scripts/init-ssl.mts'
+  const problems: Problem[] = []
+  if (facts.nginxMode === 'https' && cert.checked) {
+    if (cert.present === false) problems.push({ check: 'certificate', message: `NGINX_MODE=https but there is no certificate for ${cert.domain}: ${fix}` })
+    else if (cert.daysLeft === null) problems.push({ check: 'certificate', message: `NGINX_MODE=https but ${cert.note ?? 'the certificate cannot be read'}: ${fix}` })
+    else if (cert.daysLeft < 0) problems.push({ check: 'certificate', message: `the certificate for ${cert.domain} has expired (${cert.notAfter}): ${fix} --renew` })
+    else if (cert.daysLeft < MIN_CERTIFICATE_DAYS)
+      problems.push({ check: 'certificate', message: `the certificate for ${cert.domain} expires in ${plural(cert.daysLeft, 'day')} (renewal should have happened at 30): ${fix} --renew` })
+  }
+  if (production && cert.ca === 'staging')
+    problems.push({ check: 'certificate', message: `the certificate for ${cert.domain} comes from Let's Encrypt's staging CA, which browsers do not trust: set LETSENCRYPT_STAGING=false and ${fix}` })
+  return problems
+}
+
+export function diskProblems(facts: Pick<StatusFacts, 'disk'>): Problem[] {
+  const { project, docker } = facts.disk
+  const disks = [
+    ...(project === null ? [] : [{ label: 'the project folder', disk: project }]),
+    ...(docker === null || docker.sameFilesystem ? [] : [{ label: "Docker's data root", disk: docker }]),
+  ]
+  return disks
+    .filter(({ disk }) => disk.freePercent < MIN_FREE_DISK_PERCENT)
+    .map(({ label, disk }) => ({ check: 'disk', message: `only ${disk.freePercent} % free on the filesystem of ${label} (${disk.path}): docker image prune, remove old backups` }))
+}
+
+export function backupProblems(facts: Pick<StatusFacts, 'backup'>): Problem[] {
+  if (facts.backup === null) return [{ check: 'backup', message: 'no database backup in var/backups: npx zx scripts/backup.mts' }]
+  if (facts.backup.ageHours > MAX_BACKUP_AGE_HOURS)
+    return [{ check: 'backup', message: `the newest backup (${facts.backup.name}) is ${Math.floor(facts.backup.ageHours)} h old (more than ${MAX_BACKUP_AGE_HOURS} h): npx zx scripts/backup.mts` }]
+  return []
+}
+
+export function dockerProblems(facts: Pick<StatusFacts, 'docker' | 'composeError'>): Problem[] {
+  return [
+    ...(facts.docker.reachable ? [] : [{ check: 'docker', message: `Docker is not reachable: ${facts.docker.error ?? 'is dockerd running?'}` }]),
+    ...(facts.composeError === null ? [] : [{ check: 'compose', message: `the services of the compose file are unknown: ${facts.composeError}` }]),
+  ]
+}
+
+/** Every problem, in the order an operator fixes them: Docker, services, certificate, disk, backup. */
+export function judgeProblems(facts: StatusFacts, options: { production: boolean }): Problem[] {
+  return [...dockerProblems(facts), ...serviceProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts)]
+}

@@ -1,0 +1,61 @@
+import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { runMain } from '../lib/cli/main.ts'
+import { ExitCode, exitCodeHelp } from '../lib/errors.ts'
+import { loadEnv } from '../lib/env/load.ts'
+import { maskSecrets } from '../lib/exec/mask.ts'
+import { createStackContext } from '../lib/stack/context.ts'
+import { collectStatus } from '../lib/status/collect.ts'
+import { formatStatus } from '../lib/status/format.ts'
+import { judgeProblems, MAX_BACKUP_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
+import { buildReport, STATUS_SCHEMA } from '../lib/status/report.ts'
+import { createOutput } from '../lib/ui/output.ts'
+
+const HELP = `Usage: npx zx scripts/status.mts [options]
+
+The day-two view of the stack: serving release and last deploy/rollback, each service
+(state, health, containers, image), the certificate of DOMAIN, free disk, the newest
+database backup, and the problems found. Read-only: changes nothing, starts no container,
+sends no ACME request. Works with Docker down or the stack stopped (services absent).
+
+Problems (exit code 4 when there is any):
+  - a service that has no container, is not running, or is unhealthy
+  - NGINX_MODE=https and no certificate, or fewer than ${MIN_CERTIFICATE_DAYS} days left
+  - a Let's Encrypt staging certificate with APP_ENV=production
+  - less than ${MIN_FREE_DISK_PERCENT} % free on the project's or Docker's filesystem
+  - no *.dump in var/backups, or the newest older than ${MAX_BACKUP_AGE_HOURS} h
+
+Options:
+  --json           print one JSON object on stdout and nothing else (messages go to
+                   stderr); its shape, stable (schema ${STATUS_SCHEMA}), null when unknown:
+    { schema, time, ok, project, domain, nginxMode: "http"|"https",
+      release: { current, last: null | { action: "deploy"|"rollback", id,
+                 result: "ok"|"failed"|"rolled-back", time, user, durationMs, error } },
+      docker: { reachable, rootDir, error },
+      services: [ { name, state: "running"|"absent"|"exited"|..., expected,
+                    health: "healthy"|"unhealthy"|"starting"|"none",
+                    containers, images: [..], exitCode } ],
+      certificate: { domain, checked, present, names: [..], notAfter, daysLeft,
+                     issuer: null | { cn, o }, ca: "production"|"staging"|null, note },
+      disk: { project: null | { path, freeBytes, totalBytes, freePercent },
+              docker: null | { path, freeBytes, totalBytes, freePercent, sameFilesystem } },
+      backup: null | { name, time, sizeBytes, ageHours },
+      problems: [ { check: "docker"|"compose"|"service"|"certificate"|"disk"|"backup",
+                    message } ] }
+    e.g. npx zx scripts/status.mts --json | jq -r '.problems[].message'
+${commonHelp}
+
+${exitCodeHelp}`
+
+// With --json, stdout carries the JSON object alone: every message of the toolkit goes to stderr.
+const output = createOutput(scriptArgs(import.meta.url).includes('--json') ? { stdout: process.stderr } : {})
+
+await runMain(async () => {
+  const { values: flags } = parseFlags(scriptArgs(import.meta.url), { ...commonOptions, json: { type: 'boolean', default: false } })
+  if (flags.help) return void console.log(HELP)
+  const { env, file } = await loadEnv(flags['env-path'])
+  const ctx = await createStackContext(output, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
+  const facts = await collectStatus(ctx, { env, composeProfiles: process.env['COMPOSE_PROFILES'] ?? file.values['COMPOSE_PROFILES'] })
+  const report = buildReport(facts, judgeProblems(facts, { production: env.APP_ENV === 'production' }))
+  console.log(maskSecrets(flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)))
+  process.exitCode = report.ok ? ExitCode.ok : ExitCode.precondition
+}, output)
