@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { loadEnv } from '../../lib/env/load.ts'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { startStack } from '../../lib/stack/start.ts'
-import { removeComposeProject } from './helpers/cleanup.ts'
+import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
 import { E2E, e2eContext } from './helpers/stack.ts'
 
 /**
@@ -14,6 +14,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const teardown = async (): Promise<void> => {
     if (process.env['E2E_KEEP'] === '1') return
     await removeComposeProject(E2E.project)
+    await removeReleaseImages(E2E.varDir)
     await rm(E2E.workDir, { recursive: true, force: true })
   }
   await teardown()

@@ -9,6 +9,7 @@ answers: 97; the command outlives the timeout: 98).
 import json
 import os
 import pty
+import re
 import select
 import sys
 import time
@@ -38,7 +39,8 @@ while True:
     if not chunk:
         break
     output += chunk
-    if output.rstrip(b" ").endswith(marker):
+    # readline may move the cursor after the prompt: judge the text without escape codes
+    if re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", output).rstrip(b" ").endswith(marker):
         if not pending:
             os.kill(pid, 9)
             sys.stdout.write(output.decode(errors="replace"))

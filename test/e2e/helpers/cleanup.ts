@@ -1,3 +1,5 @@
+import { releaseImages } from '../../../lib/release/images.ts'
+import { readReleaseLog } from '../../../lib/release/log.ts'
 import { runCommand } from './run.ts'
 
 /**
@@ -13,4 +15,10 @@ export async function removeComposeProject(project: string): Promise<void> {
   if (volumes.length > 0) await runCommand('docker', ['volume', 'rm', '-f', ...volumes])
   const networks = await list(['network', 'ls', '-q'])
   if (networks.length > 0) await runCommand('docker', ['network', 'rm', ...networks])
+}
+
+/** Removes the images of every release a test stack built (their ids are in its release log). */
+export async function removeReleaseImages(varDir: string): Promise<void> {
+  const images = (await readReleaseLog(varDir)).flatMap((entry) => releaseImages(entry.id))
+  if (images.length > 0) await runCommand('docker', ['rmi', '-f', ...new Set(images)])
 }

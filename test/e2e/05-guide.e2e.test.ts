@@ -1,0 +1,436 @@
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse } from 'dotenv'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SECRET_NAMES } from '../../lib/env/schema.ts'
+import { PROJECT_DIR } from '../../lib/stack/context.ts'
+import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
+import { applyOverrides, guideBlocks, type GuideBlock, type Override } from './helpers/guide.ts'
+import { runCommand, type RunResult } from './helpers/run.ts'
+
+/**
+ * DEPLOYMENT_VPS_GUIDE.md, run as an operator runs it: every fenced block in order, in one
+ * fresh clone, on its own compose project. The test changes only what cannot be the same
+ * here (the `overrides` below and the environment of `blockEnv`), and checks after each
+ * block what the guide promises. A block with no step, or a step with no block, fails.
+ */
+const GUIDE = { project: 'aiko-guide', domain: 'aiko.test', httpPort: 28080, httpsPort: 28443, grafanaPort: 23001 } as const
+const git = (args: readonly string[], env: Record<string, string> = {}) => runCommand('git', ['-C', PROJECT_DIR, ...args], { env })
+const IDENTITY = { GIT_AUTHOR_NAME: 'guide test', GIT_AUTHOR_EMAIL: 'guide@aiko.test', GIT_COMMITTER_NAME: 'guide test', GIT_COMMITTER_EMAIL: 'guide@aiko.test' }
+
+let tmp = ''
+const paths = {
+  get bare() { return join(tmp, 'ai-ko.git') },
+  get upstream() { return join(tmp, 'upstream') },
+  get app() { return join(tmp, 'srv', 'ai-ko') },
+  get bin() { return join(tmp, 'bin') },
+  get cron() { return join(tmp, 'cron.d') },
+  get curlHome() { return join(tmp, 'curl') },
+  get ufwCalls() { return join(tmp, 'ufw-calls') },
+}
+
+function overrides(): Override[] {
+  const sets = [`HTTP_BIND=127.0.0.1`, `HTTP_PORT=${GUIDE.httpPort}`, `HTTPS_PORT=${GUIDE.httpsPort}`, `GRAFANA_PORT=${GUIDE.grafanaPort}`, 'ACME_DIRECTORY_URL=https://pebble:14000/dir']
+  return [
+    { why: 'the repository is a local bare copy of this working tree', pattern: /https:\/\/git\.example\.invalid\/ai-ko\/ai-ko\.git/, replacement: paths.bare },
+    { why: 'the VPS folder is a temporary folder', pattern: /\/srv\/ai-ko/, replacement: paths.app },
+    { why: 'the test domain (.test never resolves outside this machine)', pattern: /aiko\.mon-ecole\.fr/, replacement: GUIDE.domain },
+    { why: 'loopback-only high ports and Pebble instead of Let\'s Encrypt', pattern: /npx zx scripts\/init-env\.mts(?! --check)/, replacement: `npx zx scripts/init-env.mts ${sets.map((set) => `--set ${set}`).join(' ')}` },
+    { why: 'cron files in a temporary folder, not /etc/cron.d', pattern: /scripts\/(init-ssl|backup)\.mts --install-cron/, replacement: `scripts/$1.mts --install-cron --cron-file ${paths.cron}/aiko-$1` },
+  ]
+}
+
+function blockEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  // An operator's shell: none of the variables npm, vitest or the e2e suite set for themselves.
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !/^(AIKO_|FIXTURE_|COMPOSE_|npm_|NODE_OPTIONS$|VITEST|TEST$)/.test(name)) env[name] = value
+  return {
+    ...env,
+    PATH: `${paths.bin}:${process.env['PATH'] ?? ''}`,
+    COMPOSE_FILE: 'docker-compose.yml:test/e2e/compose.e2e.yml',
+    COMPOSE_PROJECT_NAME: GUIDE.project,
+    CURL_HOME: paths.curlHome,
+    CI: 'true',
+  }
+}
+
+/** Runs one block with bash -e (a failing command fails the block), in a terminal when it prompts. */
+async function runBlock(script: string, answers: readonly string[] | undefined): Promise<RunResult> {
+  const cwd = await stat(paths.app).then(() => paths.app, () => tmp)
+  const bash = ['bash', '-euo', 'pipefail', '-c', `cd "$0"\n${script}`, cwd]
+  const argv = answers === undefined ? bash : ['python3', join(PROJECT_DIR, 'test/e2e/helpers/answer-prompts.py'), '>', JSON.stringify(answers), '--', ...bash]
+  const [file = 'bash', ...args] = argv
+  return runCommand(file, args, { env: { ...blockEnv(), ANSWER_PROMPTS_TIMEOUT: '180' }, inheritEnv: false, timeoutMs: 600_000 })
+}
+
+// --- what the steps look at -----------------------------------------------------------
+
+const dotEnv = async () => parse(await readFile(join(paths.app, '.env'), 'utf8'))
+const varFile = (...parts: string[]) => join(paths.app, 'var', ...parts)
+const currentRelease = async () => (await readFile(varFile('current-release'), 'utf8')).trim()
+const sha = async (dir: string) => (await runCommand('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim()
+
+async function containers(service?: string): Promise<{ service: string; state: string; health: string }[]> {
+  const filters = ['--filter', `label=com.docker.compose.project=${GUIDE.project}`, '--filter', 'label=com.docker.compose.oneoff=False']
+  if (service !== undefined) filters.push('--filter', `label=com.docker.compose.service=${service}`)
+  const ids = (await runCommand('docker', ['ps', '-aq', ...filters])).stdout.split('\n').filter(Boolean)
+  if (ids.length === 0) return []
+  const format = '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}'
+  return (await runCommand('docker', ['inspect', '--format', format, ...ids])).stdout.split('\n').filter(Boolean).map((line) => {
+    const [name = '', state = '', health = ''] = line.split(' ')
+    return { service: name, state, health }
+  })
+}
+
+async function containerId(service: string): Promise<string> {
+  const filters = ['--filter', `label=com.docker.compose.project=${GUIDE.project}`, '--filter', `label=com.docker.compose.service=${service}`, '--filter', 'status=running']
+  const [id] = (await runCommand('docker', ['ps', '-q', ...filters])).stdout.split('\n').filter(Boolean)
+  if (id === undefined) throw new Error(`no running ${service} container in ${GUIDE.project}`)
+  return id
+}
+
+async function psql(sql: string): Promise<string> {
+  const env = await dotEnv()
+  const result = await runCommand('docker', ['exec', await containerId('postgres'), 'psql', '-U', env['POSTGRES_USER'] ?? '', '-d', env['POSTGRES_DB'] ?? '', '-tAc', sql])
+  expect(result.stderr).toBe('')
+  return result.stdout.trim()
+}
+
+/** A request as a browser on the Internet makes it: to the domain, over HTTPS once init-ssl ran. */
+async function served(path: string): Promise<RunResult> {
+  const https = (await dotEnv())['NGINX_MODE'] === 'https'
+  const url = https ? `https://${GUIDE.domain}${path}` : `http://${GUIDE.domain}${path}`
+  const connectTo = https ? `${GUIDE.domain}:443:127.0.0.1:${GUIDE.httpsPort}` : `${GUIDE.domain}:80:127.0.0.1:${GUIDE.httpPort}`
+  return runCommand('curl', ['-sS', '--connect-to', connectTo, '-w', '\n%{http_code}', url], { env: { CURL_HOME: paths.curlHome } })
+}
+
+async function servedVersion(): Promise<string> {
+  const result = await served('/api/version')
+  expect(result.stdout.endsWith('\n200'), result.stdout + result.stderr).toBe(true)
+  return (JSON.parse(result.stdout.slice(0, -4)) as { version: string }).version
+}
+
+/** Every container running, and healthy once Docker has run its check (the deploy judged health itself, sooner). */
+async function allHealthy(): Promise<void> {
+  const deadline = Date.now() + 90_000
+  let states = await containers()
+  while (states.some((state) => state.health === 'starting') && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    states = await containers()
+  }
+  for (const state of states) expect(`${state.service} ${state.state} ${state.health}`).toMatch(new RegExp(`^${state.service} running (healthy|none)$`))
+  const healthy = states.filter((state) => state.health === 'healthy').map((state) => state.service)
+  expect(healthy).toEqual(expect.arrayContaining(['postgres', 'redis', 'backend', 'celery-worker', 'frontend', 'nginx', 'prometheus']))
+}
+
+/** curl in the guide trusts Pebble's root and reaches the domain on the test port, like DNS would send it to the VPS. */
+async function writeCurlConfig(): Promise<void> {
+  const root = await runCommand('docker', ['exec', await containerId('pebble'), 'wget', '-q', '-O', '-', '--no-check-certificate', 'https://127.0.0.1:15000/roots/0'])
+  expect(root.stdout).toContain('BEGIN CERTIFICATE')
+  await mkdir(paths.curlHome, { recursive: true })
+  await writeFile(join(paths.curlHome, 'pebble-root.pem'), root.stdout)
+  await writeFile(join(paths.curlHome, '.curlrc'), [`cacert = "${join(paths.curlHome, 'pebble-root.pem')}"`, `connect-to = "${GUIDE.domain}:443:127.0.0.1:${GUIDE.httpsPort}"`, ''].join('\n'))
+}
+
+/** A new commit in the operator's remote, for `git pull` to bring. */
+async function pushUpstream(message: string, change?: (dir: string) => Promise<void>): Promise<string> {
+  const run = (args: string[]) => runCommand('git', ['-C', paths.upstream, ...args], { env: IDENTITY })
+  expect((await run(['pull', '-q'])).code).toBe(0)
+  if (change !== undefined) await change(paths.upstream)
+  expect((await run(['add', '-A'])).code).toBe(0)
+  expect((await run(['commit', '-q', '--allow-empty', '-m', message])).code).toBe(0)
+  expect((await run(['push', '-q', 'origin', 'HEAD:main'])).code).toBe(0)
+  return sha(paths.upstream)
+}
+
+/** The working tree as it is (committed or not, ignored files excluded), published as the operator's remote. */
+async function publishWorkingTree(): Promise<string> {
+  const index = { GIT_INDEX_FILE: join(tmp, 'index') }
+  expect((await git(['read-tree', 'HEAD'], index)).code).toBe(0)
+  expect((await git(['add', '-A'], index)).code).toBe(0)
+  const tree = (await git(['write-tree'], index)).stdout.trim()
+  const commit = (await git(['commit-tree', tree, '-p', 'HEAD', '-m', 'guide test: the working tree'], IDENTITY)).stdout.trim()
+  expect((await runCommand('git', ['init', '-q', '--bare', '-b', 'main', paths.bare])).code).toBe(0)
+  expect((await git(['push', '-q', paths.bare, `${commit}:refs/heads/main`])).code).toBe(0)
+  expect((await runCommand('git', ['clone', '-q', paths.bare, paths.upstream])).code).toBe(0)
+  return commit
+}
+
+/** compose v2 is not installable here: `docker compose` goes to docker-compose 1.29, everything else to docker. */
+async function writeShims(): Promise<void> {
+  await mkdir(paths.bin, { recursive: true })
+  const docker = (await runCommand('sh', ['-c', 'command -v docker'])).stdout.trim()
+  const hasV2 = (await runCommand('docker', ['compose', 'version'])).code === 0
+  if (!hasV2) {
+    await writeFile(join(paths.bin, 'docker'), `#!/bin/sh\nif [ "$1" = compose ]; then shift; exec docker-compose "$@"; fi\nexec ${docker} "$@"\n`)
+    await chmod(join(paths.bin, 'docker'), 0o755)
+  }
+  // The firewall of this machine is not the test's to change: ufw records what it was asked.
+  await writeFile(join(paths.bin, 'ufw'), `#!/bin/sh\necho "$*" >> '${paths.ufwCalls}'\n`)
+  await chmod(join(paths.bin, 'ufw'), 0o755)
+}
+
+// --- the steps: what each block of the guide promises ---------------------------------
+
+interface Step {
+  /** Matches exactly one block of the guide. */
+  match: RegExp
+  /** Answers to type at the prompts (the block then runs in a terminal). */
+  answers?: string[]
+  before?: () => Promise<void>
+  check: (result: RunResult) => Promise<void> | void
+}
+
+const memo: { published?: string; secrets?: Record<string, string>; release?: string; previousRelease?: string; marker?: string } = {}
+const secretsOf = (env: Record<string, string>) => Object.fromEntries(SECRET_NAMES.map((name) => [name, env[name] ?? '']))
+
+const steps: Step[] = [
+  {
+    match: /^docker compose version\nnode --version$/,
+    check: (result) => {
+      expect(result.stdout).toMatch(/version/i)
+      expect(result.stdout).toMatch(/^v\d+\.\d+\.\d+$/m)
+    },
+  },
+  {
+    match: /^ufw allow 22\/tcp/,
+    check: async () => expect((await readFile(paths.ufwCalls, 'utf8')).trim().split('\n')).toEqual(['allow 22/tcp', 'allow 80/tcp', 'allow 443/tcp', 'enable']),
+  },
+  {
+    match: /^git clone .*\ncd .*\nnpm ci$/,
+    check: async () => {
+      expect(await sha(paths.app)).toBe(memo.published)
+      await stat(join(paths.app, 'node_modules', '.bin', 'zx'))
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-env\.mts$/,
+    answers: [GUIDE.domain, 'tech@mon-ecole.fr', 'direction@mon-ecole.fr'],
+    check: async (result) => {
+      expect(result.stdout).toContain('created (mode 0600) and valid')
+      expect((await stat(join(paths.app, '.env'))).mode & 0o777).toBe(0o600)
+      const env = await dotEnv()
+      expect([env['DOMAIN'], env['LETSENCRYPT_EMAIL'], env['ADMIN_EMAIL'], env['HTTP_PORT']]).toEqual([GUIDE.domain, 'tech@mon-ecole.fr', 'direction@mon-ecole.fr', String(GUIDE.httpPort)])
+      for (const name of SECRET_NAMES.filter((secret) => secret !== 'ADMIN_PASSWORD')) expect(env[name]?.length, name).toBeGreaterThanOrEqual(16)
+      memo.secrets = secretsOf(env)
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-env\.mts --yes --set DOMAIN=/,
+    check: async (result) => {
+      expect(result.stdout).toMatch(/nothing to change/)
+      expect(secretsOf(await dotEnv())).toEqual(memo.secrets)
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-env\.mts --check$/,
+    check: (result) => expect(result.stdout).toMatch(/\.env is valid \(APP_ENV=production, DOMAIN=aiko\.test, NGINX_MODE=http\)/),
+  },
+  {
+    match: /^npx zx scripts\/deploy\.mts$/,
+    check: async () => {
+      await allHealthy()
+      memo.release = await currentRelease()
+      expect(memo.release).toMatch(new RegExp(`-${memo.published?.slice(0, 7)}$`))
+      expect(await servedVersion()).toBe(memo.release)
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-db\.mts$/,
+    check: async (result) => {
+      const env = await dotEnv()
+      expect(await psql(`SELECT count(*) FROM users WHERE email = '${env['ADMIN_EMAIL']}'`)).toBe('1')
+      expect(Number(await psql('SELECT count(*) FROM levels'))).toBeGreaterThan(0)
+      expect((await stat(varFile('secrets', 'admin-initial-password'))).mode & 0o777).toBe(0o600)
+      expect(result.stdout).toContain(env['ADMIN_EMAIL'])
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-ssl\.mts$/,
+    check: async () => {
+      expect((await dotEnv())['NGINX_MODE']).toBe('https')
+      const redirect = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--connect-to', `${GUIDE.domain}:80:127.0.0.1:${GUIDE.httpPort}`, `http://${GUIDE.domain}/x`])
+      expect(redirect.stdout).toBe(`308 https://${GUIDE.domain}/x`)
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-ssl\.mts --install-cron$/,
+    check: async () => {
+      const cron = await readFile(join(paths.cron, 'aiko-init-ssl'), 'utf8')
+      const job = /^\d+ 3,15 \* \* \* root (cd .* --renew --yes --env-path '[^']*') >> /m.exec(cron)?.[1]
+      expect(job).toContain(paths.app)
+      // The job itself, as cron would start it.
+      const run = await runCommand('sh', ['-c', job ?? 'false'], { env: blockEnv(), inheritEnv: false })
+      expect(run.code, run.stdout + run.stderr).toBe(0)
+      expect(run.stdout.trim().split('\n')).toHaveLength(1)
+    },
+  },
+  {
+    match: /^npx zx scripts\/init-ssl\.mts --renew --yes$/,
+    check: (result) => expect(result.stdout.trim()).toMatch(/^[^\n]*nothing to do$/),
+  },
+  {
+    match: /^docker compose ps\ncurl -sI https:\/\/.*\ncurl -s https:\/\/.*\/api\/health$/,
+    before: writeCurlConfig,
+    check: (result) => {
+      expect(result.stdout).toMatch(/healthy/)
+      expect(result.stdout).not.toMatch(/unhealthy|Exit/)
+      expect(result.stdout).toMatch(/^HTTP\/[\d.]+ 200/m)
+      expect(result.stdout).toMatch(/^strict-transport-security: max-age=\d+/im)
+      expect(result.stdout).toMatch(/^x-content-type-options: nosniff/im)
+      expect(result.stdout).toMatch(/"status": ?"ok"/)
+    },
+  },
+  {
+    match: /^npx zx scripts\/status\.mts$/,
+    check: async (result) => {
+      expect(result.stdout).toContain(await currentRelease())
+      const json = await runBlock('npx zx scripts/status.mts --json', undefined)
+      expect(json.code, json.stderr).toBe(0)
+      expect(JSON.parse(json.stdout)).toMatchObject({ problems: [] })
+    },
+  },
+  {
+    match: /^docker compose --profile monitoring-ui up -d grafana$/,
+    check: async () => {
+      const env = await dotEnv()
+      const base = `http://127.0.0.1:${GUIDE.grafanaPort}`
+      const health = await runCommand('curl', ['-sS', '--retry', '20', '--retry-connrefused', '--retry-delay', '1', `${base}/api/health`])
+      expect(health.stdout).toContain('"database": "ok"')
+      const search = await runCommand('curl', ['-sS', '-K', '-', `${base}/api/search`], { input: `user = "${env['GRAFANA_ADMIN_USER']}:${env['GRAFANA_ADMIN_PASSWORD']}"\n` })
+      expect(search.stdout).toContain('AI-KO overview')
+      expect((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/api/search`])).stdout).toBe('401')
+      const port = await runCommand('docker', ['port', await containerId('grafana'), '3000'])
+      expect(port.stdout.trim()).toBe(`127.0.0.1:${GUIDE.grafanaPort}`)
+    },
+  },
+  {
+    match: /^git pull\nnpx zx scripts\/deploy\.mts$/,
+    before: async () => {
+      memo.published = await pushUpstream('an application update')
+    },
+    check: async () => {
+      memo.previousRelease = memo.release
+      memo.release = await currentRelease()
+      expect(memo.release).not.toBe(memo.previousRelease)
+      expect(memo.release).toMatch(new RegExp(`-${memo.published?.slice(0, 7)}$`))
+      expect(await servedVersion()).toBe(memo.release)
+      await stat(varFile('backups', `pre-${memo.release}.dump`))
+      await allHealthy()
+    },
+  },
+  {
+    match: /^npx zx scripts\/rollback\.mts --list\nnpx zx scripts\/rollback\.mts$/,
+    check: async (result) => {
+      expect(result.stdout).toContain(memo.previousRelease)
+      expect(await currentRelease()).toBe(memo.previousRelease)
+      expect(await servedVersion()).toBe(memo.previousRelease)
+    },
+  },
+  {
+    match: /^npx zx scripts\/backup\.mts$/,
+    check: async () => {
+      const dumps = (await readdir(varFile('backups'))).filter((name) => /^scheduled-\d{8}-\d{6}\.dump$/.test(name))
+      expect(dumps).toHaveLength(1)
+      const file = await stat(varFile('backups', dumps[0] ?? ''))
+      expect(file.mode & 0o777).toBe(0o600)
+      expect(file.size).toBeGreaterThan(1000)
+    },
+  },
+  {
+    match: /^npx zx scripts\/backup\.mts --install-cron$/,
+    check: async () => {
+      const cron = await readFile(join(paths.cron, 'aiko-backup'), 'utf8')
+      expect(cron).toMatch(new RegExp(`^\\d+ 2 \\* \\* \\* root cd '${paths.app}' && npx zx scripts/backup\\.mts `, 'm'))
+    },
+  },
+  {
+    match: /^npx zx scripts\/backup\.mts --list\nnpx zx scripts\/backup\.mts --restore latest$/,
+    answers: ['yes'],
+    before: async () => {
+      memo.marker = `written after the backup ${Date.now()}`
+      await psql(`INSERT INTO levels (code, name) VALUES ('guide-marker', '${memo.marker}')`)
+      expect(await psql(`SELECT count(*) FROM levels WHERE name = '${memo.marker}'`)).toBe('1')
+    },
+    check: async (result) => {
+      expect(result.stdout).toMatch(/scheduled-\d{8}-\d{6}\.dump/)
+      expect(await psql(`SELECT count(*) FROM levels WHERE name = '${memo.marker}'`)).toBe('0')
+      expect(await psql(`SELECT count(*) FROM users WHERE email = '${(await dotEnv())['ADMIN_EMAIL']}'`)).toBe('1')
+      expect((await readdir(varFile('backups'))).some((name) => name.startsWith('pre-restore-'))).toBe(true)
+    },
+  },
+  {
+    match: /^git pull\nnpm ci\nnpx zx scripts\/init-env\.mts$/,
+    before: async () => {
+      memo.published = await pushUpstream('a toolkit update with a new setting', async (dir) => {
+        const example = join(dir, 'env.example')
+        await writeFile(example, `${await readFile(example, 'utf8')}\n# Réglage apparu dans une mise à jour (test du guide).\nGUIDE_UPDATE_SETTING=ajoute\n`)
+      })
+    },
+    check: async (result) => {
+      expect(await sha(paths.app)).toBe(memo.published)
+      expect(result.stdout).toMatch(/added GUIDE_UPDATE_SETTING = ajoute/)
+      const env = await dotEnv()
+      expect(env['GUIDE_UPDATE_SETTING']).toBe('ajoute')
+      expect(secretsOf(env)).toEqual(memo.secrets)
+      expect(env['NGINX_MODE']).toBe('https')
+    },
+  },
+]
+
+// --- the run ----------------------------------------------------------------------------
+
+const blocks = guideBlocks(await readFile(join(PROJECT_DIR, 'DEPLOYMENT_VPS_GUIDE.md'), 'utf8'))
+const stepOf = (block: GuideBlock) => steps.filter((step) => step.match.test(block.script))
+const used = new Map<Override, number>()
+let guideOverrides: Override[] = []
+let failed: string | undefined
+
+describe('DEPLOYMENT_VPS_GUIDE.md, every command block in order', () => {
+  beforeAll(async () => {
+    await removeComposeProject(GUIDE.project)
+    tmp = await mkdtemp(join(tmpdir(), 'aiko-guide-'))
+    await writeShims()
+    await mkdir(paths.cron)
+    memo.published = await publishWorkingTree()
+    guideOverrides = overrides()
+  })
+
+  afterAll(async () => {
+    if (process.env['E2E_KEEP'] === '1') return
+    await removeComposeProject(GUIDE.project)
+    if (tmp === '') return
+    await removeReleaseImages(join(paths.app, 'var'))
+    await rm(tmp, { recursive: true, force: true })
+  })
+
+  it('has exactly one step for each block and one block for each step', () => {
+    for (const block of blocks) expect(stepOf(block).length, `line ${block.line}:\n${block.script}`).toBe(1)
+    for (const step of steps) expect(blocks.filter((block) => step.match.test(block.script)).length, String(step.match)).toBe(1)
+  })
+
+  for (const block of blocks) {
+    it(`§ ${block.section}, line ${block.line}: ${block.script.split('\n').join(' ; ')}`, async (context) => {
+      if (failed !== undefined) context.skip(`an earlier block failed (${failed})`)
+      const [step] = stepOf(block)
+      failed = `line ${block.line}`
+      if (step === undefined) throw new Error('no step for this block')
+      await step.before?.()
+      const result = await runBlock(applyOverrides(block.script, guideOverrides, used), step.answers)
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
+      await step.check(result)
+      const env = await dotEnv().catch(() => ({}) as Record<string, string>)
+      for (const name of SECRET_NAMES) {
+        const secret = env[name]
+        if (secret !== undefined && secret.length >= 8) expect(`${result.stdout}${result.stderr}`.includes(secret), `${name} printed`).toBe(false)
+      }
+      failed = undefined
+    })
+  }
+
+  it('used every override (a guide edit that bypasses one fails here)', () => {
+    expect(guideOverrides.length).toBeGreaterThan(0)
+    for (const override of guideOverrides) expect(used.get(override) ?? 0, override.why).toBeGreaterThan(0)
+  })
+})
