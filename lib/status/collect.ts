@@ -3,11 +3,11 @@ import { inspectContainers, parseContainerStates, splitIds, type ContainerState 
 import { dockerRootDir } from '../docker/info.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { maskSecrets } from '../exec/mask.ts'
-import { backupDir } from '../release/backup.ts'
 import { readCurrentRelease, readReleaseLog } from '../release/log.ts'
 import { parseStateOutput, readStateInContainer } from '../ssl/state.ts'
 import type { StackContext } from '../stack/context.ts'
-import { listBackups, newestBackup } from './backups.ts'
+import { listBackups } from '../backup/files.ts'
+import { newestBackup } from './backups.ts'
 import { describeCertificate } from './certificate.ts'
 import { readDisk, sameFilesystem } from './disk.ts'
 import { lastAction } from './release.ts'
@@ -89,7 +89,7 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     readExpectedServices(ctx, activeProfiles(options.composeProfiles)),
     readCurrentRelease(ctx.varDir),
     readReleaseLog(ctx.varDir).catch(() => []),
-    listBackups(backupDir(ctx.varDir)),
+    listBackups(ctx.varDir),
     readDisk(projectDir),
   ])
   return {

@@ -127,6 +127,15 @@ seed_backups() {
   refute_secrets_in "$output$stderr"
 }
 
+@test "backup --install-cron into a missing folder names --cron-file and the fix, and writes nothing" {
+  script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  run --separate-stderr script backup --env-path "$ENV_FILE" --install-cron --cron-file "$BATS_TEST_TMPDIR/no-cron.d/aiko-db-backup"
+  assert_failure 4
+  [[ "$stderr" == *"--cron-file $BATS_TEST_TMPDIR/no-cron.d/aiko-db-backup: the folder $BATS_TEST_TMPDIR/no-cron.d does not exist"* ]]
+  [[ "$stderr" == *"apt-get install cron"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/no-cron.d" ]
+}
+
 @test "backup --dry-run shows the dump and the pruning, and changes nothing" {
   script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
   fake_running_postgres

@@ -72,18 +72,18 @@ FAKE
   printf '%s\n' '{"id":"r2","sha":"abc","action":"rollback","result":"ok","time":"2026-11-25T10:00:00.000Z","user":"ops","durationMs":8000,"previous":"r3"}' >"$AIKO_VAR_DIR/releases.log"
   head -c 100 /dev/zero >"$AIKO_VAR_DIR/backups/pre-r2.dump"
   touch -d '3 days ago' "$AIKO_VAR_DIR/backups/pre-r2.dump"
-  head -c 300 /dev/zero >"$AIKO_VAR_DIR/backups/scheduled-20261126-0300.dump"
+  head -c 300 /dev/zero >"$AIKO_VAR_DIR/backups/scheduled-20261126-030000.dump"
   touch "$AIKO_VAR_DIR/backups/newer-but-not-a-dump.txt"
   run --separate-stderr script status --env-path "$ENV_FILE" --json
   assert_failure 4
-  [ "$(jq -r '[.release.current, .release.last.action, .release.last.result, .backup.name, .backup.sizeBytes] | join(" ")' <<<"$output")" = "r2 rollback ok scheduled-20261126-0300.dump 300" ]
+  [ "$(jq -r '[.release.current, .release.last.action, .release.last.result, .backup.name, .backup.sizeBytes] | join(" ")' <<<"$output")" = "r2 rollback ok scheduled-20261126-030000.dump 300" ]
   [ "$(jq -r '.problems[].check' <<<"$output")" = 'service' ]
   run --separate-stderr script status --env-path "$ENV_FILE"
   assert_failure 4
   assert_output --partial 'release      r2'
   assert_output --partial 'last action  rollback r2 ok at 2026-11-25T10:00:00.000Z by ops in 8.0s'
   assert_output --regexp 'backend +absent +none +0'
-  assert_output --partial 'backup       scheduled-20261126-0300.dump'
+  assert_output --partial 'backup       scheduled-20261126-030000.dump'
   assert_output --partial '1 problem:'
   refute_output --partial 'grafana'
   refute_secrets_in "$output$stderr"

@@ -4,7 +4,8 @@ import { parseContainerStates, type ContainerState } from '../../lib/docker/cont
 import { dockerRootDir } from '../../lib/docker/info.ts'
 import { LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from '../../lib/ssl/plan.ts'
 import { readStateInContainer } from '../../lib/ssl/state.ts'
-import { isBackupName, newestBackup } from '../../lib/status/backups.ts'
+import type { BackupEntry, BackupKind } from '../../lib/backup/names.ts'
+import { newestBackup } from '../../lib/status/backups.ts'
 import { describeCertificate, parseIssuer } from '../../lib/status/certificate.ts'
 import { diskStatus } from '../../lib/status/disk.ts'
 import { formatAge, formatBytes, formatStatus } from '../../lib/status/format.ts'
@@ -150,18 +151,17 @@ describe('certificate status', () => {
 })
 
 describe('backups, disk and release log', () => {
-  it('picks the newest dump by time, whatever its prefix, and ignores other files', () => {
-    const files = [
-      { name: 'pre-20261120-100000-abc1234.dump', mtimeMs: hours(150), size: 10 },
-      { name: 'scheduled-20261126-0300.dump', mtimeMs: hours(9), size: 20 },
-      { name: 'notes.txt', mtimeMs: hours(1), size: 1 },
-      { name: 'pre-20261101-100000-0000000.dump', mtimeMs: hours(600), size: 30 },
+  it('picks the newest backup by time, whatever its kind, with its age', () => {
+    const entry = (name: string, kind: BackupKind, ageMs: number, size: number): BackupEntry => ({ name, path: `/v/backups/${name}`, kind, size, mtime: new Date(ageMs) })
+    const entries = [
+      entry('pre-20261120-100000-abc1234.dump', 'release', hours(150), 10),
+      entry('scheduled-20261126-030000.dump', 'scheduled', hours(9), 20),
+      entry('pre-20261101-100000-0000000.dump', 'release', hours(600), 30),
     ]
-    expect(newestBackup(files, now)).toEqual({ name: 'scheduled-20261126-0300.dump', time: '2026-11-26T03:00:00.000Z', sizeBytes: 20, ageHours: 9 })
-    expect(newestBackup([{ name: 'a.dump', mtimeMs: hours(2), size: 1 }, { name: 'b.dump', mtimeMs: hours(2), size: 1 }], now)?.name).toBe('b.dump')
-    expect(newestBackup([{ name: 'notes.txt', mtimeMs: hours(1), size: 1 }], now)).toBeNull()
-    expect(isBackupName('pre-r1.dump')).toBe(true)
-    expect(isBackupName('pre-r1.dump.tmp')).toBe(false)
+    expect(newestBackup(entries, now)).toEqual({ name: 'scheduled-20261126-030000.dump', time: '2026-11-26T03:00:00.000Z', sizeBytes: 20, ageHours: 9 })
+    const tie = [entry('pre-restore-20261126-100000.dump', 'pre-restore', hours(2), 1), entry('scheduled-20261126-100000.dump', 'scheduled', hours(2), 1)]
+    expect(newestBackup(tie, now)?.name).toBe('scheduled-20261126-100000.dump')
+    expect(newestBackup([], now)).toBeNull()
   })
 
   it('computes free and total bytes and the free percentage from statfs', () => {
