@@ -5,7 +5,7 @@ import { listBackups, resolveBackup } from '../lib/backup/files.ts'
 import { formatBackupLine, formatSize } from '../lib/backup/format.ts'
 import { restoreWithSafetyBackup } from '../lib/backup/restore.ts'
 import { takeScheduledBackup } from '../lib/backup/scheduled.ts'
-import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { installCronJob } from '../lib/cron/install.ts'
 import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
@@ -53,8 +53,7 @@ await runMain(async (out) => {
     'cron-file': { type: 'string', default: DEFAULT_BACKUP_CRON_FILE },
   })
   if (flags.help) return void console.log(HELP)
-  if (!/^\d+$/.test(flags.keep) || Number(flags.keep) < 1) throw usageError(`--keep ${flags.keep} must be a whole number of at least 1 (the scheduled backups to keep)`, 'pass a positive number, for example --keep 14')
-  const keep = Number(flags.keep)
+  const keep = wholeNumberFlag('keep', flags.keep, 1, 'scheduled backups to keep')
   const modes = (['list', 'restore', 'install-cron'] as const).filter((mode) => flags[mode] !== undefined && flags[mode] !== false)
   if (modes.length > 1) throw usageError(`--${modes.join(' and --')} cannot be used together`, 'run one of them at a time')
 

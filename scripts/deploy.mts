@@ -1,6 +1,6 @@
-import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
-import { exitCodeHelp, usageError } from '../lib/errors.ts'
+import { exitCodeHelp } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { deployRelease } from '../lib/release/deploy.ts'
 import { releaseId } from '../lib/release/log.ts'
@@ -34,10 +34,8 @@ await runMain(async (out) => {
     'take-over-lock': { type: 'boolean', default: false },
   })
   if (flags.help) return void console.log(HELP)
-  const keepReleases = Number(flags.keep)
-  const healthTimeout = Number(flags['health-timeout'])
-  if (!Number.isInteger(keepReleases) || keepReleases < 2) throw usageError(`--keep ${flags.keep} must be a whole number of at least 2 (the current release and one to roll back to)`)
-  if (!Number.isInteger(healthTimeout) || healthTimeout < 5) throw usageError(`--health-timeout ${flags['health-timeout']} must be a whole number of seconds, at least 5`)
+  const keepReleases = wholeNumberFlag('keep', flags.keep, 2, 'releases kept: the current one and one to roll back to')
+  const healthTimeout = wholeNumberFlag('health-timeout', flags['health-timeout'], 5, 'seconds')
 
   const { env } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(out, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })

@@ -1,10 +1,10 @@
 import { question } from 'zx'
-import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { initDatabase } from '../lib/db/init.ts'
 import { DEFAULT_DATA_FILE, readReferenceData } from '../lib/db/reference-data.ts'
 import { loadEnv } from '../lib/env/load.ts'
-import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
+import { ExitCode, exitCodeHelp, ToolkitError } from '../lib/errors.ts'
 import { readCurrentRelease } from '../lib/release/log.ts'
 import { releaseTarget } from '../lib/release/switch.ts'
 import { createStackContext } from '../lib/stack/context.ts'
@@ -42,8 +42,7 @@ await runMain(async (out) => {
     'reset-admin-password': { type: 'boolean', default: false },
   })
   if (flags.help) return void console.log(HELP)
-  const timeoutSeconds = Number(flags.timeout)
-  if (!/^\d+$/.test(flags.timeout) || timeoutSeconds < 1) throw usageError(`--timeout must be a whole number of seconds (at least 1), got ${flags.timeout}`)
+  const timeoutSeconds = wholeNumberFlag('timeout', flags.timeout, 1, 'seconds')
   const envPath = flags['env-path']
   const { env } = await loadEnv(envPath)
   const data = await readReferenceData(flags.data)

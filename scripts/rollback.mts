@@ -1,7 +1,7 @@
 import { question } from 'zx'
-import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
+import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
-import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
+import { ExitCode, exitCodeHelp, ToolkitError } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { readCurrentRelease, readReleaseLog } from '../lib/release/log.ts'
 import { acquireLock } from '../lib/release/lock.ts'
@@ -34,8 +34,7 @@ await runMain(async (out) => {
     'take-over-lock': { type: 'boolean', default: false },
   })
   if (flags.help) return void console.log(HELP)
-  const healthTimeout = Number(flags['health-timeout'])
-  if (!Number.isInteger(healthTimeout) || healthTimeout < 5) throw usageError(`--health-timeout ${flags['health-timeout']} must be a whole number of seconds, at least 5`)
+  const healthTimeout = wholeNumberFlag('health-timeout', flags['health-timeout'], 5, 'seconds')
   const { env } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(out, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
 

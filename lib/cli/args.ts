@@ -37,3 +37,12 @@ export function scriptArgs(scriptUrl: string, argv: readonly string[] = process.
   const index = argv.findIndex((arg) => resolve(arg) === scriptPath)
   return index === -1 ? argv.slice(2) : argv.slice(index + 1)
 }
+
+/**
+ * A flag that takes a whole number of at least `min` ("1e3", " 5" and "" are refused).
+ * `what` says what the number counts, e.g. "seconds" or "scheduled backups to keep".
+ */
+export function wholeNumberFlag(flag: string, value: string, min: number, what: string): number {
+  if (/^\d+$/.test(value) && Number(value) >= min) return Number(value)
+  throw usageError(`--${flag} ${value} must be a whole number of at least ${min} (${what})`, `pass a whole number, for example --${flag} ${Math.max(min, 1) * 5}`)
+}

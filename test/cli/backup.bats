@@ -59,7 +59,7 @@ seed_backups() {
   run --separate-stderr script backup --keep 0
   assert_failure 2
   [[ "$stderr" == *"--keep 0 must be a whole number of at least 1"* ]]
-  [[ "$stderr" == *"fix: pass a positive number, for example --keep 14"* ]]
+  [[ "$stderr" == *"fix: pass a whole number, for example --keep 5"* ]]
   run --separate-stderr script backup --keep two
   assert_failure 2
   [[ "$stderr" == *"--keep two"* ]]

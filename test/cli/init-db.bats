@@ -29,7 +29,7 @@ setup() {
 @test "init-db: --timeout must be a whole number of seconds" {
   run --separate-stderr script init-db --timeout soon
   assert_failure 2
-  [[ "$stderr" == *"--timeout must be a whole number of seconds"* ]]
+  [[ "$stderr" == *"--timeout soon must be a whole number of at least 1 (seconds)"* ]]
   [ ! -e "$DOCKER_CALLS" ]
 }
 
