@@ -296,8 +296,9 @@ const steps: Step[] = [
     check: async () => {
       const env = await dotEnv()
       const base = `http://127.0.0.1:${GUIDE.grafanaPort}`
-      const health = await runCommand('curl', ['-sS', '--retry', '20', '--retry-connrefused', '--retry-delay', '1', `${base}/api/health`])
-      expect(health.stdout).toContain('"database": "ok"')
+      // Until the server listens, docker-proxy accepts and closes (an empty reply): retry on every error.
+      const health = await runCommand('curl', ['-sS', '--retry', '30', '--retry-all-errors', '--retry-delay', '1', `${base}/api/health`])
+      expect(health.stdout, health.stderr).toContain('"database": "ok"')
       const search = await runCommand('curl', ['-sS', '-K', '-', `${base}/api/search`], { input: `user = "${env['GRAFANA_ADMIN_USER']}:${env['GRAFANA_ADMIN_PASSWORD']}"\n` })
       expect(search.stdout).toContain('AI-KO overview')
       expect((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/api/search`])).stdout).toBe('401')
