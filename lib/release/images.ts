@@ -1,3 +1,5 @@
+import { RELEASE_ID_PATTERN } from './log.ts'
+
 /** The images a release consists of; celery-worker and celery-beat run the backend image. */
 export const IMAGE_REPOSITORIES = { backend: 'aiko-backend', frontend: 'aiko-frontend' } as const
 
@@ -12,8 +14,12 @@ export function imageOfService(service: string, release: string): string {
   return `${service === 'frontend' ? IMAGE_REPOSITORIES.frontend : IMAGE_REPOSITORIES.backend}:${release}`
 }
 
-/** Releases whose images may go: beyond the newest `keep` served ones, never the current one or the rollback target. */
+/**
+ * Releases whose images may go: served ones beyond the newest `keep`, and every release that was
+ * never served (a failed or killed deploy). Never the current one or the rollback target, and
+ * never a tag the toolkit did not make (`latest`, anything an operator built by hand).
+ */
 export function releasesToPrune(tags: readonly string[], served: readonly string[], keep: number, protectedIds: readonly (string | undefined)[]): string[] {
-  const kept = new Set([...served.slice(0, keep), ...protectedIds.filter((id): id is string => id !== undefined), 'latest'])
-  return tags.filter((tag) => tag !== '<none>' && !kept.has(tag) && served.includes(tag))
+  const kept = new Set([...served.slice(0, keep), ...protectedIds.filter((id): id is string => id !== undefined)])
+  return tags.filter((tag) => RELEASE_ID_PATTERN.test(tag) && !kept.has(tag))
 }

@@ -54,6 +54,9 @@ export function rollbackTarget(entries: readonly ReleaseLogEntry[], current: str
   return servedReleases(entries).find((id) => id !== current)
 }
 
+/** The shape of every id releaseId makes: the UTC stamp, then 7 characters of the commit (or `nogit00`). */
+export const RELEASE_ID_PATTERN = /^\d{8}-\d{6}-[0-9a-z]{7}$/
+
 export function releaseId(sha: string, now: Date): string {
   return `${utcStamp(now)}-${sha.slice(0, 7)}`
 }

@@ -146,7 +146,9 @@ describe('deploy and rollback with zero downtime', () => {
     expect((await psql('SELECT note FROM e2e_notes ORDER BY note')).trim()).toBe('written under release 1')
   })
 
-  it('a deploy killed with SIGKILL mid-way is detected, and the next one ends consistent', async () => {
+  it('a deploy killed with SIGKILL mid-way is detected, and the next one ends consistent and prunes its images', async () => {
+    const backendTags = async () => (await runCommand('docker', ['images', 'aiko-backend', '--format', '{{.Tag}}'])).stdout.split('\n').filter(Boolean)
+    const tagsBefore = await backendTags()
     const child = spawn('npx', ['zx', 'scripts/deploy.mts', ...envArgs], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -154,6 +156,8 @@ describe('deploy and rollback with zero downtime', () => {
     expect(output).toContain('start the new release beside')
     process.kill(-(child.pid ?? 0), 'SIGKILL')
     await new Promise((resolve) => child.on('close', resolve))
+    const killedTags = (await backendTags()).filter((tag) => !tagsBefore.includes(tag))
+    expect(killedTags).toHaveLength(1)
     const refused = await deploy()
     expect(refused.code).toBe(6)
     expect(refused.stderr).toContain('left its lock and is no longer running')
@@ -165,6 +169,8 @@ describe('deploy and rollback with zero downtime', () => {
     const running = (await projectContainers(ctx)).filter((state) => state.status === 'running')
     for (const service of ['backend', 'frontend', 'celery-worker', 'celery-beat'])
       expect(running.filter((state) => state.service === service).map((state) => state.image), service).toHaveLength(1)
+    // The killed release built its images and never served: the next deploy removed them.
+    expect(await backendTags()).not.toContain(killedTags[0])
   })
 
   it('never ran two celery beat containers at the same moment', async () => {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest'
+import { releaseImages, releasesToPrune } from '../../lib/release/images.ts'
+import { RELEASE_ID_PATTERN, releaseId } from '../../lib/release/log.ts'
+
+const id = (day: number, sha = 'abc1234') => `202611${String(day).padStart(2, '0')}-120000-${sha}`
+
+describe('releasesToPrune', () => {
+  it('keeps the newest served releases and drops the older ones', () => {
+    const served = [id(5), id(4), id(3), id(2)]
+    expect(releasesToPrune([id(2), id(3), id(4), id(5)], served, 2, [])).toEqual([id(2), id(3)])
+  })
+
+  it('drops releases that never served (a failed or killed deploy), whatever their age', () => {
+    expect(releasesToPrune([id(1), id(6, 'dead000'), id(5)], [id(5), id(1)], 5, [id(5)])).toEqual([id(6, 'dead000')])
+  })
+
+  it('never drops the current release, the rollback target, or a tag the toolkit did not make', () => {
+    const tags = ['latest', 'naive', 'v1.2', '<none>', id(1), id(2), id(3)]
+    expect(releasesToPrune(tags, [id(3), id(2), id(1)], 1, [id(1), id(2)])).toEqual([])
+  })
+
+  it('recognises every id releaseId makes, with or without git', () => {
+    const now = new Date('2026-11-26T03:04:05Z')
+    expect(releaseId('0123456789abcdef', now)).toMatch(RELEASE_ID_PATTERN)
+    expect(releaseId('nogit00', now)).toMatch(RELEASE_ID_PATTERN)
+    expect(releaseImages(id(1))).toEqual([`aiko-backend:${id(1)}`, `aiko-frontend:${id(1)}`])
+  })
+})
