@@ -2,7 +2,7 @@ import { dirname, basename } from 'node:path'
 import { question } from 'zx'
 import { DEFAULT_BACKUP_CRON_FILE, DEFAULT_BACKUP_LOG, backupCronJob } from '../lib/backup/cron.ts'
 import { listBackups, resolveBackup } from '../lib/backup/files.ts'
-import { formatBackupLine, formatSize } from '../lib/backup/format.ts'
+import { formatBackupLine } from '../lib/backup/format.ts'
 import { restoreWithSafetyBackup } from '../lib/backup/restore.ts'
 import { takeScheduledBackup } from '../lib/backup/scheduled.ts'
 import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
@@ -13,6 +13,7 @@ import { loadEnv } from '../lib/env/load.ts'
 import { backupDir } from '../lib/release/backup.ts'
 import { acquireLock } from '../lib/release/lock.ts'
 import { createStackContext, PROJECT_DIR, varDirOf } from '../lib/stack/context.ts'
+import { formatBytes } from '../lib/ui/output.ts'
 
 const HELP = `Usage: npx zx scripts/backup.mts [options]
 
@@ -94,7 +95,7 @@ await runMain(async (out) => {
 
   const backup = await takeScheduledBackup(ctx, { keep, now: new Date() })
   if (backup.size === undefined) out.success(`dry-run: would write ${backup.file}, nothing changed`)
-  else out.success(`wrote ${backup.file} (${formatSize(backup.size)})`)
+  else out.success(`wrote ${backup.file} (${formatBytes(backup.size)})`)
   for (const name of backup.pruned) out.info(`${flags['dry-run'] ? 'would prune' : 'pruned'} ${name} (--keep ${keep})`)
   if (backup.pruned.length === 0) out.info(`nothing to prune (--keep ${keep})`)
 })

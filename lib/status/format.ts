@@ -1,17 +1,5 @@
-import { formatDuration } from '../ui/output.ts'
+import { formatBytes, formatDuration } from '../ui/output.ts'
 import type { CertificateStatus, DiskStatus, StatusReport } from './report.ts'
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-
-export function formatBytes(bytes: number): string {
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024
-    unit += 1
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`
-}
 
 export function formatAge(hours: number): string {
   if (hours < 1) return `${Math.max(0, Math.round(hours * 60))} min`

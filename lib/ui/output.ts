@@ -31,6 +31,19 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`
 }
 
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+
+/** Sizes as people read them: 512 B, 1.5 KiB, 5.0 MiB. */
+export function formatBytes(bytes: number): string {
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024
+    unit += 1
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`
+}
+
 export function createOutput(options: OutputOptions = {}): Output {
   const stdout = options.stdout ?? process.stdout
   const stderr = options.stderr ?? process.stderr

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { listBackups, resolveBackup } from '../../lib/backup/files.ts'
-import { formatBackupLine, formatSize } from '../../lib/backup/format.ts'
+import { formatBackupLine } from '../../lib/backup/format.ts'
+import { formatBytes } from '../../lib/ui/output.ts'
 import { backupKind, latestBackup, preRestoreName, scheduledName, scheduledToPrune, type BackupEntry } from '../../lib/backup/names.ts'
 import { restoreWithSafetyBackup } from '../../lib/backup/restore.ts'
 import { takeScheduledBackup } from '../../lib/backup/scheduled.ts'
@@ -47,9 +48,9 @@ describe('backup names and choices', () => {
   })
 
   it('formats sizes and list lines', () => {
-    expect(formatSize(512)).toBe('512 B')
-    expect(formatSize(1536)).toBe('1.5 KiB')
-    expect(formatSize(5 * 1024 * 1024)).toBe('5.0 MiB')
+    expect(formatBytes(512)).toBe('512 B')
+    expect(formatBytes(1536)).toBe('1.5 KiB')
+    expect(formatBytes(5 * 1024 * 1024)).toBe('5.0 MiB')
     expect(formatBackupLine({ ...entry('scheduled-20260103-020000.dump', '2026-01-03T02:00:00.123Z'), size: 2048 })).toBe('2026-01-03T02:00:00Z     2.0 KiB  scheduled    scheduled-20260103-020000.dump')
   })
 })
