@@ -18,8 +18,8 @@ die() { printf '[setup-docker] ERROR: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (installs packages, starts dockerd)"
 
 # --- 1. packages --------------------------------------------------------------------
-# docker.io brings dockerd, containerd, runc and iptables; docker-compose is compose 1.29
-# (the toolkit also supports compose v2 where a VPS has it).
+# docker.io brings dockerd, containerd, runc and iptables; docker-compose is compose 1.29,
+# kept for AIKO_COMPOSE=v1 (compose v2 is installed in step 1b).
 PACKAGES=(docker.io docker-compose debootstrap curl openssl jq ca-certificates iproute2 procps testssl.sh bsdextrautils)
 
 missing=()
@@ -50,6 +50,63 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "packages installed in $((SECONDS - t0)) s"
 else
   log "packages already installed"
+fi
+
+# --- 1b. Docker Compose v2 --------------------------------------------------------------
+# What a VPS runs, and what the tests run by default (AIKO_COMPOSE=v1 forces 1.29). Debian 12
+# has no compose v2 package; Debian 13's docker-compose (2.26, one Go binary needing only
+# libc >= 2.34) works here against the 20.10 engine. It is downloaded with a trixie source
+# list and package lists kept in a folder of their own (the machine's apt sources stay as
+# they are), and only its plugin is installed, where the docker client looks for plugins
+# (/usr/local/lib/docker/cli-plugins: searched by Debian's 20.10 client and by newer ones,
+# and no package owns it). Skipped when a compose v2 plugin already answers.
+COMPOSE_PLUGIN_DIR=${COMPOSE_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}
+COMPOSE_V2_CACHE=${COMPOSE_V2_CACHE:-/var/cache/aiko-compose-v2}
+COMPOSE_V2_SUITE=${COMPOSE_V2_SUITE:-trixie}
+compose_plugin=$COMPOSE_PLUGIN_DIR/docker-compose
+
+compose_v2_ok() { "$1" version --short 2>/dev/null | grep -qE '^v?2\.'; }
+
+# The machine's own Debian mirror (its apt sources name it), unless DEBIAN_MIRROR says another.
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  apt-get indextargets --format '$(SITE) $(ORIGIN) $(LABEL)' 'Created-By: Packages' 2>/dev/null \
+    | awk '$2 == "Debian" && $3 == "Debian" { print $1; exit }'
+}
+
+install_compose_v2() {
+  local mirror deb t0=$SECONDS
+  mirror=$(debian_mirror)
+  [ -n "$mirror" ] || die "no Debian mirror in this machine's apt sources: set DEBIAN_MIRROR to one (its URL, ending in /debian)"
+  mkdir -p "$COMPOSE_V2_CACHE/lists/partial" "$COMPOSE_V2_CACHE/cache/archives/partial" "$COMPOSE_V2_CACHE/debs"
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$mirror" "$COMPOSE_V2_SUITE" >"$COMPOSE_V2_CACHE/sources.list"
+  local apt_opts=(-o "Dir::Etc::SourceList=$COMPOSE_V2_CACHE/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$COMPOSE_V2_CACHE/lists" -o "Dir::Cache=$COMPOSE_V2_CACHE/cache" -o APT::Sandbox::User=root)
+  deb=$(ls "$COMPOSE_V2_CACHE"/debs/docker-compose_2.*.deb 2>/dev/null | tail -n 1 || true)
+  if [ -z "$deb" ]; then
+    log "downloading docker-compose (v2) from Debian $COMPOSE_V2_SUITE"
+    apt-get "${apt_opts[@]}" update -qq </dev/null >/tmp/setup-docker-compose-v2.log 2>&1 \
+      || { tail -n 20 /tmp/setup-docker-compose-v2.log >&2; die "apt-get update ($COMPOSE_V2_SUITE lists) failed; log in /tmp/setup-docker-compose-v2.log"; }
+    (cd "$COMPOSE_V2_CACHE/debs" && apt-get "${apt_opts[@]}" download docker-compose </dev/null >>/tmp/setup-docker-compose-v2.log 2>&1) \
+      || { tail -n 20 /tmp/setup-docker-compose-v2.log >&2; die "apt-get download docker-compose ($COMPOSE_V2_SUITE) failed; log in /tmp/setup-docker-compose-v2.log"; }
+    deb=$(ls "$COMPOSE_V2_CACHE"/debs/docker-compose_2.*.deb 2>/dev/null | tail -n 1 || true)
+    [ -n "$deb" ] || die "the $COMPOSE_V2_SUITE docker-compose package is not compose v2 (see $COMPOSE_V2_CACHE/debs)"
+  fi
+  rm -rf "$COMPOSE_V2_CACHE/x"
+  dpkg-deb -x "$deb" "$COMPOSE_V2_CACHE/x"
+  mkdir -p "$COMPOSE_PLUGIN_DIR"
+  # Copied beside, then renamed: a docker client never runs a half-written plugin.
+  install -m 0755 "$COMPOSE_V2_CACHE/x/usr/libexec/docker/cli-plugins/docker-compose" "$compose_plugin.tmp"
+  rm -rf "$COMPOSE_V2_CACHE/x"
+  compose_v2_ok "$compose_plugin.tmp" || die "$(basename "$deb") does not run here: $("$compose_plugin.tmp" version 2>&1 | head -n 3)"
+  mv -f "$compose_plugin.tmp" "$compose_plugin"
+  log "compose v2 plugin installed in $((SECONDS - t0)) s: $compose_plugin ($(basename "$deb"))"
+}
+
+if compose_v2_ok "$compose_plugin"; then
+  log "compose v2 plugin already installed ($compose_plugin)"
+else
+  install_compose_v2
 fi
 
 # Debian's client is /usr/bin/docker; a machine may also have another docker client
@@ -146,4 +203,8 @@ if [ "$driver" = overlay2 ]; then
 else
   log "WARNING: storage driver is '$driver', not overlay2 (works, but image builds are slower)"
 fi
-log "docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'), $(docker-compose version --short 2>/dev/null || echo 'no docker-compose')"
+log "docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
+v2_version=$(docker compose version --short 2>/dev/null) \
+  || die "docker compose does not answer although the plugin is $compose_plugin: $(command -v docker) looks for plugins elsewhere (or in \$DOCKER_CONFIG/cli-plugins)"
+log "docker compose $v2_version"
+log "docker-compose $(docker-compose version --short 2>/dev/null || echo 'MISSING')"

@@ -8,6 +8,7 @@ export const ExitCode = {
   commandFailed: 5,
   locked: 6,
   interrupted: 130,
+  terminated: 143,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
@@ -19,8 +20,9 @@ export const exitCodeHelp = `Exit codes:
   3  invalid configuration (.env): every problem is listed
   4  a precondition is not met (docker missing, service down, ...)
   5  a command failed (its step and output are shown)
-  6  another deploy or rollback holds the lock
-  130 interrupted`
+  6  another deploy or rollback holds the lock (or a restore, init-ssl, init-db)
+  130 interrupted (SIGINT): stopped before a step, the steps done stand; run it again
+  143 terminated (SIGTERM): the same`
 
 /** An error the operator can act on: it carries its exit code and a hint saying how to fix it. */
 export class ToolkitError extends Error {

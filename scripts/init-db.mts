@@ -8,6 +8,7 @@ import { ExitCode, exitCodeHelp, ToolkitError } from '../lib/errors.ts'
 import { readCurrentRelease } from '../lib/release/log.ts'
 import { releaseTarget } from '../lib/release/switch.ts'
 import { createStackContext } from '../lib/stack/context.ts'
+import { withLock } from '../lib/stack/lock.ts'
 
 const HELP = `Usage: npx zx scripts/init-db.mts [options]
 
@@ -31,6 +32,8 @@ Options:
 ${commonHelp}
 
 --dry-run runs the seed and rolls every step back: it shows what would be inserted.
+The output also goes to $AIKO_VAR_DIR/logs/init-db-*.log (the first line names the file; a
+generated password is never written there).
 
 ${exitCodeHelp}`
 
@@ -55,14 +58,16 @@ await runMain(async (out) => {
   const current = process.env['AIKO_RELEASE'] === undefined ? await readCurrentRelease(stack.varDir) : undefined
   const ctx = current === undefined ? stack : releaseTarget(stack, current)
   if (current !== undefined) out.info(`release ${current} (the one serving)`)
-  const { generatedPassword } = await initDatabase(ctx, env, { data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
+  const init = () => initDatabase(ctx, env, { data, timeoutMs: timeoutSeconds * 1000, resetAdminPassword: reset })
+  // Migrations and seeding change the database: never beside a deploy, a rollback or a restore.
+  const { generatedPassword } = flags['dry-run'] ? await init() : await withLock(stack.varDir, out, reset ? 'init-db --reset-admin-password' : 'init-db', init)
   if (generatedPassword !== undefined) {
     // The one place a secret is printed, on purpose and once: straight to stdout, past the masker.
     process.stdout.write(`\nadmin password for ${generatedPassword.email} (shown once, write it down):\n\n    ${generatedPassword.value}\n\n`)
     out.info(`also stored in ${generatedPassword.file} (mode 0600): delete that file once the password is safe elsewhere`)
   }
   out.success(flags['dry-run'] ? 'init-db dry run done' : 'database ready: migrations applied, reference data and admin in place')
-})
+}, { logName: 'init-db' })
 
 async function confirmReset(email: string): Promise<void> {
   if (process.stdin.isTTY !== true)

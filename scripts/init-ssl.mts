@@ -4,6 +4,7 @@ import { runMain } from '../lib/cli/main.ts'
 import { exitCodeHelp } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
+import { withLock, withLockFromFirstStep } from '../lib/stack/lock.ts'
 import { installCronJob } from '../lib/cron/install.ts'
 import { DEFAULT_CRON_FILE, SSL_RENEW_JOB } from '../lib/ssl/cron.ts'
 import { obtainCertificate, renewCertificate } from '../lib/ssl/flows.ts'
@@ -25,6 +26,9 @@ Options:
 ${commonHelp}
 
 ACME_DIRECTORY_URL in .env points certbot at another ACME server (tests use Pebble).
+Every run but --renew also writes its output to $AIKO_VAR_DIR/logs/init-ssl-*.log (the first
+line names the file). Ctrl-C (SIGINT) or SIGTERM stops before the next step; a dropped SSH
+session (SIGHUP) does not stop the run.
 
 ${exitCodeHelp}`
 
@@ -49,6 +53,14 @@ await runMain(async (out) => {
   const ctx = await createStackContext(out, { envFile: envPath, dryRun: flags['dry-run'], verbose: flags.verbose })
   const effective = flags.staging ? { ...env, LETSENCRYPT_STAGING: true } : env
   const options = { envPath, force: flags.force }
-  if (flags.renew) await renewCertificate(ctx, effective, options)
-  else await obtainCertificate(ctx, effective, options)
+  // Certificates, nginx config and reloads change the stack: under the stack lock (never in a
+  // dry run). --renew takes it only once something is due (its first step), so the twice-a-day
+  // cron run that finds nothing to do stays cheap and is never refused while a deploy runs.
+  if (flags['dry-run']) await (flags.renew ? renewCertificate : obtainCertificate)(ctx, effective, options)
+  else if (flags.renew) await withLockFromFirstStep(ctx.varDir, out, 'init-ssl --renew', (output) => renewCertificate({ ...ctx, output }, effective, options))
+  else await withLock(ctx.varDir, out, 'init-ssl', () => obtainCertificate(ctx, effective, options))
+}, {
+  // A log file of every run that changes certificates by hand; --renew (cron) already appends
+  // to its own log (/var/log/aiko-ssl-renew.log) and keeps its one line when nothing is due.
+  logName: scriptArgs(import.meta.url).includes('--renew') ? undefined : 'init-ssl',
 })

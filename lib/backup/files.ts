@@ -1,8 +1,11 @@
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ExitCode, ToolkitError } from '../errors.ts'
-import { backupDir } from '../release/backup.ts'
 import { backupKind, latestBackup, newestFirst, type BackupEntry } from './names.ts'
+
+export const backupDir = (varDir: string) => join(varDir, 'backups')
+/** The database as it was just before `release` migrated it. */
+export const backupFile = (varDir: string, release: string) => join(backupDir(varDir), `pre-${release}.dump`)
 
 const LIST_HINT = 'see the backups with `npx zx scripts/backup.mts --list`'
 
@@ -41,4 +44,12 @@ export async function newBackupPath(varDir: string, name: string): Promise<strin
   if ((await stat(path).catch(() => undefined)) !== undefined)
     throw new ToolkitError(`${path} already exists`, { exitCode: ExitCode.precondition, hint: 'another backup was taken this very second: run this again in a moment' })
   return path
+}
+
+/** Keeps the backups of the newest `keep` releases; scheduled and pre-restore backups are not deploy's to prune. */
+export async function pruneBackups(varDir: string, keepReleases: readonly string[]): Promise<string[]> {
+  const names = await readdir(backupDir(varDir)).catch(() => [])
+  const doomed = names.filter((name) => backupKind(name) === 'release' && !keepReleases.some((release) => name === `pre-${release}.dump`))
+  for (const name of doomed) await rm(join(backupDir(varDir), name), { force: true })
+  return doomed
 }

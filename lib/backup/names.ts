@@ -18,7 +18,8 @@ export const preRestoreName = (now: Date) => `pre-restore-${utcStamp(now)}.dump`
 export function backupKind(name: string): BackupKind | undefined {
   if (/^scheduled-\d{8}-\d{6}\.dump$/.test(name)) return 'scheduled'
   if (/^pre-restore-\d{8}-\d{6}\.dump$/.test(name)) return 'pre-restore'
-  if (/^pre-[^/]+\.dump$/.test(name)) return 'release'
+  // Only a name the toolkit makes (pre-<release id>.dump): an operator's own pre-something.dump is never touched.
+  if (/^pre-\d{8}-\d{6}-[0-9a-z]{7}\.dump$/.test(name)) return 'release'
   return undefined
 }
 

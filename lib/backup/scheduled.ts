@@ -1,8 +1,8 @@
 import { rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { backupDatabase, backupDir } from '../release/backup.ts'
+import { backupDatabase } from '../db/dump.ts'
 import type { StackContext } from '../stack/context.ts'
-import { listBackups, newBackupPath } from './files.ts'
+import { backupDir, listBackups, newBackupPath } from './files.ts'
 import { scheduledName, scheduledToPrune } from './names.ts'
 
 export interface ScheduledBackup {

@@ -22,8 +22,9 @@ const composeCommand = (target: ComposeTarget, args: readonly string[], mutates:
   cwd: target.projectDir,
 })
 
-export function composeUp(target: ComposeTarget, services: readonly string[] = [], options: { build?: boolean; noDeps?: boolean } = {}): Command {
-  return composeCommand(target, ['up', '-d', ...(options.build === true ? ['--build'] : []), ...(options.noDeps === true ? ['--no-deps'] : []), ...services], true)
+export function composeUp(target: ComposeTarget, services: readonly string[] = [], options: { build?: boolean; noDeps?: boolean; noRecreate?: boolean } = {}): Command {
+  const flags = [...(options.build === true ? ['--build'] : []), ...(options.noDeps === true ? ['--no-deps'] : []), ...(options.noRecreate === true ? ['--no-recreate'] : [])]
+  return composeCommand(target, ['up', '-d', ...flags, ...services], true)
 }
 
 export function composeDown(target: ComposeTarget, options: { volumes?: boolean } = {}): Command {
@@ -63,7 +64,13 @@ export function composeContainerIds(target: ComposeTarget, service?: string, opt
   return {
     argv: ['docker', 'ps', '-q', ...(options.runningOnly === true ? [] : ['-a']), ...labels.flatMap((label) => ['--filter', `label=${label}`])],
     mutates: false,
+    timeoutMs: 60_000,
   }
+}
+
+/** Ids of the project's one-off containers (`compose run`), left behind when a run was killed. */
+export function composeOneOffIds(target: ComposeTarget): Command {
+  return { argv: ['docker', 'ps', '-aq', '--filter', `label=com.docker.compose.project=${target.project}`, '--filter', 'label=com.docker.compose.oneoff=True'], mutates: false, timeoutMs: 60_000 }
 }
 
 /** Compose's project name: COMPOSE_PROJECT_NAME (environment, then .env), else the folder's name, normalised. */
@@ -76,11 +83,15 @@ export function composeConfig(target: ComposeTarget): Command {
   return composeCommand(target, ['config'], false)
 }
 
-export function composeVersionProbes(): Command[] {
-  return [
-    { argv: ['docker', 'compose', 'version', '--short'], mutates: false },
-    { argv: ['docker-compose', 'version', '--short'], mutates: false },
-  ]
+/** The two flavours: v2 is `docker compose` (the plugin), v1 is `docker-compose` 1.29. */
+export type ComposeFlavorName = 'v2' | 'v1'
+
+/** How to ask each flavour for its version; a missing plugin or binary fails fast, a hung daemon never holds a script. */
+export function composeVersionProbes(): Record<ComposeFlavorName, Command> {
+  return {
+    v2: { argv: ['docker', 'compose', 'version', '--short'], mutates: false, timeoutMs: 30_000 },
+    v1: { argv: ['docker-compose', 'version', '--short'], mutates: false, timeoutMs: 30_000 },
+  }
 }
 
 /**

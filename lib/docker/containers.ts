@@ -18,8 +18,11 @@ export interface ContainerState {
   healthcheck: readonly string[] | undefined
 }
 
+/** Bounds of calls that answer in seconds when the daemon is well: a hung one fails the step instead of holding the lock. */
+const QUICK_MS = 60_000
+
 export function inspectContainers(ids: readonly string[]): Command {
-  return { argv: ['docker', 'inspect', ...ids], mutates: false }
+  return { argv: ['docker', 'inspect', ...ids], mutates: false, timeoutMs: QUICK_MS }
 }
 
 interface InspectJson {
@@ -56,11 +59,15 @@ export function splitIds(stdout: string): string[] {
 }
 
 export function stopContainers(ids: readonly string[], graceSeconds: number): Command {
-  return { argv: ['docker', 'stop', '--time', String(graceSeconds), ...ids], mutates: true }
+  return { argv: ['docker', 'stop', '--time', String(graceSeconds), ...ids], mutates: true, timeoutMs: (graceSeconds + 60) * 1000 }
+}
+
+export function startContainers(ids: readonly string[]): Command {
+  return { argv: ['docker', 'start', ...ids], mutates: true, timeoutMs: QUICK_MS }
 }
 
 export function removeContainers(ids: readonly string[]): Command {
-  return { argv: ['docker', 'rm', '--force', '--volumes', ...ids], mutates: true }
+  return { argv: ['docker', 'rm', '--force', '--volumes', ...ids], mutates: true, timeoutMs: QUICK_MS }
 }
 
 export function copyFromContainer(id: string, from: string, to: string): Command {
@@ -75,8 +82,10 @@ export function imageExists(image: string): Command {
   return { argv: ['docker', 'image', 'inspect', '--format', '{{.Id}}', image], mutates: false }
 }
 
-export function listImageTags(repository: string): Command {
-  return { argv: ['docker', 'image', 'ls', repository, '--format', '{{.Tag}}'], mutates: false }
+/** The tags of a repository; with a project, only images Compose v2 built for it (its build label). */
+export function listImageTags(repository: string, project?: string): Command {
+  const filter = project === undefined ? [] : ['--filter', `label=com.docker.compose.project=${project}`]
+  return { argv: ['docker', 'image', 'ls', repository, ...filter, '--format', '{{.Tag}}'], mutates: false }
 }
 
 export function removeImages(images: readonly string[]): Command {
@@ -89,12 +98,15 @@ export function removeImages(images: readonly string[]): Command {
  */
 export function runHealthcheck(state: Pick<ContainerState, 'id' | 'healthcheck'>): Command | undefined {
   const [kind, ...rest] = state.healthcheck ?? []
-  if (kind === 'CMD') return { argv: ['docker', 'exec', state.id, ...rest], mutates: false }
-  if (kind === 'CMD-SHELL' && rest[0] !== undefined) return { argv: ['docker', 'exec', state.id, 'sh', '-c', rest[0]], mutates: false }
+  if (kind === 'CMD') return { argv: ['docker', 'exec', state.id, ...rest], mutates: false, timeoutMs: HEALTHCHECK_MS }
+  if (kind === 'CMD-SHELL' && rest[0] !== undefined) return { argv: ['docker', 'exec', state.id, 'sh', '-c', rest[0]], mutates: false, timeoutMs: HEALTHCHECK_MS }
   return undefined
 }
 
 /** `docker exec` by id: a Go client call, much faster than `compose exec` with docker-compose 1.29. */
 export function dockerExec(id: string, argv: readonly string[], mutates: boolean): Command {
-  return { argv: ['docker', 'exec', id, ...argv], mutates }
+  return { argv: ['docker', 'exec', id, ...argv], mutates, timeoutMs: QUICK_MS }
 }
+
+/** A healthcheck probe that hangs counts as failing, like Docker's own timeout. */
+const HEALTHCHECK_MS = 30_000

@@ -11,7 +11,12 @@ export interface Command {
   env?: Readonly<Record<string, string>>
   cwd?: string
   input?: string
+  /** Killed (SIGTERM, then SIGKILL) after this long; DEFAULT_TIMEOUT_MS when unset: no call holds a deploy, and its lock, forever. */
+  timeoutMs?: number
 }
+
+/** The bound of any command that sets none: longer than any healthy build or dump on a small VPS. */
+export const DEFAULT_TIMEOUT_MS = 30 * 60_000
 
 export interface CommandResult {
   stdout: string
@@ -19,6 +24,8 @@ export interface CommandResult {
   exitCode: number
   /** true when --dry-run skipped the command. */
   skipped: boolean
+  /** true when the command ran past its timeout and was killed. */
+  timedOut?: boolean
 }
 
 export type Runner = (command: Command) => Promise<CommandResult>
@@ -48,6 +55,7 @@ export function formatArgv(argv: readonly string[]): string {
 export const zxRunner: Runner = async (command) => {
   const [file, ...args] = command.argv
   if (file === undefined) throw new Error('empty argv')
+  const timeoutMs = command.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const shell = $({
     cwd: command.cwd,
     env: { ...process.env, ...command.env },
@@ -55,9 +63,13 @@ export const zxRunner: Runner = async (command) => {
     quiet: true,
     nothrow: true,
     verbose: false,
+    timeout: timeoutMs,
+    timeoutSignal: 'SIGKILL',
   })
+  const started = Date.now()
   const result: ProcessOutput = await shell`${file} ${args}`
-  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1, skipped: false }
+  const timedOut = result.exitCode === null && Date.now() - started >= timeoutMs
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1, skipped: false, timedOut }
 }
 
 const TAIL_LINES = 15
@@ -82,6 +94,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
     probe: execute,
     async run(command) {
       const result = await execute(command)
+      if (result.timedOut === true)
+        throw new ToolkitError(`command timed out after ${Math.round((command.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)}s and was killed: ${maskSecrets(formatArgv(command.argv))}`, {
+          exitCode: ExitCode.commandFailed,
+          hint: 'the step above hung (a stuck container, a full disk, an unanswering daemon); check `docker ps` and `docker compose logs`, then run the same command again',
+        })
       if (result.exitCode !== 0) {
         const tail = maskSecrets(result.stderr || result.stdout).trimEnd().split('\n').slice(-TAIL_LINES)
         throw new ToolkitError(`command failed with exit code ${result.exitCode}: ${maskSecrets(formatArgv(command.argv))}`, {

@@ -1,10 +1,10 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import { composeContainerIds, type ComposeTarget } from '../compose/commands.ts'
-import type { Executor } from '../exec/executor.ts'
+import type { Command, Executor } from '../exec/executor.ts'
 import { dockerExec, splitIds } from '../docker/containers.ts'
 import type { Output } from '../ui/output.ts'
+import { activateNginxFiles, readConfFiles, stageNginxFiles } from './stage.ts'
 
 export interface NginxApplyContext {
   executor: Executor
@@ -19,6 +19,18 @@ export type ApplyResult = 'unchanged' | 'reloaded' | 'written' | 'planned'
 export const nginxTest = (nginxId: string) => dockerExec(nginxId, ['nginx', '-t'], false)
 export const nginxReload = (nginxId: string) => dockerExec(nginxId, ['nginx', '-s', 'reload'], true)
 
+/**
+ * Waits (at most ~15 s, inside the container) until no nginx worker of the configuration
+ * before the last reload is left: a graceful reload lets them finish the requests they hold,
+ * still proxied by the old configuration; such a worker is titled "nginx: worker process is
+ * shutting down" ("[d]own": the script's own command line must not match). Exit 1 when some
+ * are still there after the bound.
+ */
+export function waitForOldNginxWorkers(nginxId: string): Command {
+  const script = 'i=0; while grep -qs "is shutting [d]own" /proc/[0-9]*/cmdline; do i=$((i+1)); [ $i -ge 150 ] && exit 1; sleep 0.1; done; exit 0'
+  return { ...dockerExec(nginxId, ['sh', '-c', script], false), timeoutMs: 30_000 }
+}
+
 /** The id of the running nginx container, or undefined when it is not up. */
 export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<string | undefined> {
   return splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)[0]
@@ -30,42 +42,14 @@ export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'ta
  * old configuration. When nginx is not running yet, the files are written for its start.
  */
 export async function applyNginxFiles(ctx: NginxApplyContext, files: Readonly<Record<string, string>>): Promise<ApplyResult> {
-  const previous = await readCurrent(ctx.confDir, Object.keys(files))
+  const previous = await readConfFiles(ctx.confDir, Object.keys(files))
   if (Object.entries(files).every(([name, content]) => previous[name] === content)) return 'unchanged'
   if (ctx.executor.dryRun) {
     for (const name of Object.keys(files)) if (previous[name] !== files[name]) ctx.output.info(`[dry-run] would write ${join(ctx.confDir, name)}, test it with nginx -t and reload nginx`)
     return 'planned'
   }
-  await mkdir(ctx.confDir, { recursive: true })
-  await writeAll(ctx.confDir, files)
-  const nginx = await runningNginx(ctx)
-  if (nginx === undefined) return 'written'
-
-  const test = await ctx.executor.probe(nginxTest(nginx))
-  if (test.exitCode !== 0) {
-    await writeAll(ctx.confDir, previous)
-    throw new ToolkitError('nginx -t refused the new configuration: the previous files are back and nginx keeps serving', {
-      exitCode: ExitCode.commandFailed,
-      details: (test.stderr || test.stdout).trim().split('\n').filter((line) => !/test is successful|syntax is ok/.test(line)),
-      hint: 'the lines above name the file and line nginx refused; fix the template under nginx/templates/',
-    })
-  }
-  await ctx.executor.run(nginxReload(nginx))
-  return 'reloaded'
-}
-
-async function readCurrent(dir: string, names: readonly string[]): Promise<Record<string, string | undefined>> {
-  const entries = await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name), 'utf8').catch(() => undefined)] as const))
-  return Object.fromEntries(entries)
-}
-
-/** Writes each file; an undefined content removes the file (it did not exist before). */
-async function writeAll(dir: string, files: Readonly<Record<string, string | undefined>>): Promise<void> {
-  for (const [name, content] of Object.entries(files)) {
-    const path = join(dir, name)
-    if (content === undefined) await rm(path, { force: true })
-    else await writeFile(path, content, { mode: 0o644 })
-  }
+  await stageNginxFiles(ctx.confDir, files)
+  return (await activateNginxFiles(ctx, previous)) ? 'reloaded' : 'written'
 }
 
 /** Tests the live configuration, then reloads gracefully: for new certificate files behind unchanged paths. */

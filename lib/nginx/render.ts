@@ -18,10 +18,18 @@ export type NginxSiteInput = {
   wwwAlias: boolean
   /** nginx size for client_max_body_size, e.g. 20m. */
   uploadMaxSize: string
-  /** host:port of every backend (gunicorn) container, e.g. ['backend:5000']. */
-  backendServers: string[]
-  /** host:port of every frontend (Next.js) container, e.g. ['frontend:3000']. */
-  frontendServers: string[]
+  /**
+   * The release nginx proxies to, e.g. 20261201-081500-abc1234 or latest: requests go to
+   * the DNS aliases backend-<release> and frontend-<release> (docker-compose.yml), which
+   * nginx resolves at request time.
+   */
+  release: string
+  /**
+   * Maintenance mode (default false), while the database is restored: every location that
+   * proxies to the app answers 503 with the maintenance page (nginx/maintenance/: JSON
+   * under /api/, HTML elsewhere) instead; the ACME challenges are still served.
+   */
+  maintenance?: boolean
 }
 
 /** File names inside conf.d/, mapped to their rendered content. */
@@ -78,19 +86,32 @@ export function renderTemplate(template: string, values: Record<string, string>,
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
 const SIZE = /^\d+[kKmMgG]?$/
-const SERVER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/
+
+/**
+ * A release as nginx and Docker's DNS see it: `frontend-<release>` must stay one DNS label
+ * (63 characters at most), in lower case, starting and ending with a letter or digit.
+ */
+export const NGINX_RELEASE_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$/
+
+/** Throws a precise error unless `release` can name the release's DNS aliases. */
+export function checkRelease(release: string): string {
+  if (!NGINX_RELEASE_PATTERN.test(release)) {
+    throw new Error(
+      `release ${JSON.stringify(release)} cannot name the DNS aliases backend-<release> and frontend-<release>: ` +
+        'use 1 to 42 lower-case letters, digits and hyphens, starting and ending with a letter or digit, such as 20261201-081500-abc1234 or latest',
+    )
+  }
+  return release
+}
+
+/** The DNS alias of a service's containers of one release on the compose network (docker-compose.yml). */
+export function releaseAlias(service: 'backend' | 'frontend', release: string): string {
+  return `${service}-${checkRelease(release)}`
+}
 
 /** `example.fr` or `example.fr www.example.fr`, for server_name. */
 export function serverNames(domain: string, wwwAlias: boolean): string {
   return wwwAlias ? `${domain} www.${domain}` : domain
-}
-
-function upstreamServers(label: string, servers: readonly string[]): string {
-  if (servers.length === 0) throw new Error(`${label}: at least one server (host:port) is needed`)
-  for (const server of servers) {
-    if (!SERVER.test(server)) throw new Error(`${label}: "${server}" is not a host:port such as backend:5000`)
-  }
-  return servers.map((server) => `    server ${server};`).join('\n')
 }
 
 /** Renders conf.d/site.conf (for the mode) and conf.d/upstreams.conf. */
@@ -102,8 +123,9 @@ export function renderNginxSite(input: NginxSiteInput, templates: NginxTemplates
     throw new Error(`uploadMaxSize "${input.uploadMaxSize}" is not an nginx size such as 20m`)
   }
   const upstreams = renderTemplate(templates.upstreams, {
-    BACKEND_SERVERS: upstreamServers('backendServers', input.backendServers),
-    FRONTEND_SERVERS: upstreamServers('frontendServers', input.frontendServers),
+    RELEASE: checkRelease(input.release),
+    // `if ($aiko_maintenance)` in site.conf: "0" is false for nginx, like "".
+    MAINTENANCE: input.maintenance === true ? '1' : '0',
   })
   const common = { SERVER_NAMES: serverNames(input.domain, input.wwwAlias), UPLOAD_MAX_SIZE: input.uploadMaxSize }
   const site =

@@ -23,3 +23,9 @@ export function releasesToPrune(tags: readonly string[], served: readonly string
   const kept = new Set([...served.slice(0, keep), ...protectedIds.filter((id): id is string => id !== undefined)])
   return tags.filter((tag) => RELEASE_ID_PATTERN.test(tag) && !kept.has(tag))
 }
+
+/** The release an app container runs, read from its image (`aiko-backend:R`); undefined for any other image. */
+export function releaseOfImage(image: string): string | undefined {
+  const match = /^(?:.*\/)?(aiko-backend|aiko-frontend):([^:/@]+)$/.exec(image)
+  return match?.[2]
+}

@@ -18,7 +18,8 @@ export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<Git
     await portCheck(env.HTTP_BIND, env.HTTP_PORT, nginxUp),
     await portCheck(env.HTTP_BIND, env.HTTPS_PORT, nginxUp),
     { name: '.env', ok: true, detail: `valid (APP_ENV=${env.APP_ENV}, DOMAIN=${env.DOMAIN})` },
-    certificateCheck(env, nginxUp ? await servableNginxMode(ctx, env) : 'http'),
+    // Read through nginx, or from the letsencrypt volume by a one-off container when nginx is down (after `down`, a reboot).
+    certificateCheck(env, await servableNginxMode(ctx, env)),
     { name: 'git', ok: true, detail: `${git.sha.slice(0, 12)}${git.dirty ? ' with uncommitted changes (they are deployed too)' : ', clean tree'}` },
   ]
   for (const check of checks) (check.ok ? ctx.output.info : ctx.output.error)(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`)

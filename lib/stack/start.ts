@@ -1,4 +1,4 @@
-import { composeUp } from '../compose/commands.ts'
+import { composeBuild, composeUp } from '../compose/commands.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { applyNginxFiles } from '../nginx/apply.ts'
 import { renderNginxSite } from '../nginx/render.ts'
@@ -7,12 +7,18 @@ import { servableNginxMode } from '../ssl/nginx-mode.ts'
 import type { StackContext } from './context.ts'
 import { waitForHealthy } from './health.ts'
 
-export const DEFAULT_UPSTREAMS = { backendServers: ['backend:5000'], frontendServers: ['frontend:3000'] }
+/** The release the compose calls of this context run: AIKO_RELEASE, else `latest` (compose's own default). */
+export const contextRelease = (ctx: Pick<StackContext, 'target'>): string => ctx.target.env['AIKO_RELEASE'] ?? 'latest'
 
-/** Renders the nginx site in the given mode and applies it (nginx -t, reload, restore on failure). */
-export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode: 'http' | 'https', upstreams = DEFAULT_UPSTREAMS) {
+/**
+ * Renders the nginx site in the given mode, proxying to `release`'s DNS aliases
+ * (backend-<release>, frontend-<release>), and applies it (nginx -t, reload, restore on
+ * failure). Without a release, the context's own (AIKO_RELEASE: the serving release, see
+ * createStackContext), so a mode switch (init-ssl) never moves nginx to another release.
+ */
+export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode: 'http' | 'https', release: string = contextRelease(ctx)) {
   const files = renderNginxSite(
-    { mode, domain: env.DOMAIN, wwwAlias: env.DOMAIN_WWW, uploadMaxSize: env.UPLOAD_MAX_SIZE, ...upstreams },
+    { mode, domain: env.DOMAIN, wwwAlias: env.DOMAIN_WWW, uploadMaxSize: env.UPLOAD_MAX_SIZE, release },
     await readNginxTemplates(ctx.nginxDir),
   )
   return applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir }, files)
@@ -21,8 +27,10 @@ export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode:
 /** Brings the whole stack up: nginx config first, then build and start, then every healthcheck green. */
 export async function startStack(ctx: StackContext, env: AikoEnv, options: { timeoutMs: number }): Promise<readonly string[]> {
   const mode = await servableNginxMode(ctx, env)
-  await ctx.output.step(`render nginx config (${mode} mode)`, () => renderAndApplyNginx(ctx, env, mode))
-  await ctx.output.step('build images and start the stack', () => ctx.executor.run(composeUp(ctx.target, [], { build: true })))
+  await ctx.output.step(`render nginx config (${mode} mode)`, () => renderAndApplyNginx(ctx, env, mode, contextRelease(ctx)))
+  // Built first: compose 1.29's `up --build` would try to pull the worker's image (the backend's, no build: section) before building it.
+  await ctx.output.step('build the app images', () => ctx.executor.run({ ...composeBuild(ctx.target, ['backend', 'frontend']), timeoutMs: 60 * 60_000 }))
+  await ctx.output.step('start the stack', () => ctx.executor.run(composeUp(ctx.target)))
   if (ctx.executor.dryRun) return []
   return ctx.output.step('wait until every service is healthy', () => waitForHealthy(ctx, { timeoutMs: options.timeoutMs }))
 }

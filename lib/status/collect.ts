@@ -3,7 +3,9 @@ import { inspectContainers, parseContainerStates, splitIds, type ContainerState 
 import { dockerRootDir } from '../docker/info.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { maskSecrets } from '../exec/mask.ts'
+import { describeAction, planConvergence } from '../release/converge-plan.ts'
 import { readCurrentRelease, readReleaseLog } from '../release/log.ts'
+import { observeStack } from '../release/observe.ts'
 import { parseStateOutput, readStateInContainer } from '../ssl/state.ts'
 import type { StackContext } from '../stack/context.ts'
 import { listBackups } from '../backup/files.ts'
@@ -84,13 +86,14 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     const [certificate, disk] = await Promise.all([readCertificate(ctx, nginx, options.env.DOMAIN, now), readDockerDisk(ctx, containers.reachable, projectDir)])
     return { containers, certificate, dockerDisk: disk }
   })
-  const [{ containers, certificate, dockerDisk }, expected, current, log, backups, projectDisk] = await Promise.all([
+  const [{ containers, certificate, dockerDisk }, expected, current, log, backups, projectDisk, drift] = await Promise.all([
     dockerSide,
     readExpectedServices(ctx, activeProfiles(options.composeProfiles)),
     readCurrentRelease(ctx.varDir),
     readReleaseLog(ctx.varDir).catch(() => []),
     listBackups(ctx.varDir),
     readDisk(projectDir),
+    readDrift(ctx),
   ])
   return {
     time: now.toISOString(),
@@ -104,5 +107,15 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     certificate,
     disk: { project: projectDisk ?? null, docker: dockerDisk.disk },
     backup: newestBackup(backups, now),
+    drift,
+  }
+}
+
+/** The convergence plan over the observed stack (read-only); Docker down is reported elsewhere, not as drift. */
+async function readDrift(ctx: StackContext): Promise<string[]> {
+  try {
+    return planConvergence(await observeStack(ctx, ctx.target.envFile)).actions.map(describeAction)
+  } catch {
+    return []
   }
 }

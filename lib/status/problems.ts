@@ -64,7 +64,13 @@ export function dockerProblems(facts: Pick<StatusFacts, 'docker' | 'composeError
   ]
 }
 
+/** A stack that is not on one consistent release (a killed run, compose by hand): one problem naming each fix. */
+export function driftProblems(facts: Pick<StatusFacts, 'drift'>): Problem[] {
+  if (facts.drift.length === 0) return []
+  return [{ check: 'drift', message: `the stack is not on one consistent release; npx zx scripts/deploy.mts --converge-only would: ${facts.drift.join('; ')}` }]
+}
+
 /** Every problem, in the order an operator fixes them: Docker, services, certificate, disk, backup. */
 export function judgeProblems(facts: StatusFacts, options: { production: boolean }): Problem[] {
-  return [...dockerProblems(facts), ...serviceProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts)]
+  return [...dockerProblems(facts), ...serviceProblems(facts), ...driftProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts)]
 }

@@ -83,6 +83,8 @@ export interface StatusFacts {
   /** docker is null when its data root is not readable; sameFilesystem when it sits on the project's. */
   disk: { project: DiskStatus | null; docker: (DiskStatus & { sameFilesystem: boolean }) | null }
   backup: BackupStatus | null
+  /** What a deploy or rollback would fix first (the convergence plan): empty when the stack is consistent. */
+  drift: string[]
 }
 
 export interface StatusReport {
@@ -98,6 +100,7 @@ export interface StatusReport {
   certificate: CertificateStatus
   disk: StatusFacts['disk']
   backup: BackupStatus | null
+  drift: string[]
   problems: Problem[]
 }
 
@@ -116,6 +119,7 @@ export function buildReport(facts: StatusFacts, problems: readonly Problem[]): S
     certificate: facts.certificate,
     disk: facts.disk,
     backup: facts.backup,
+    drift: facts.drift,
     problems: [...problems],
   }
 }

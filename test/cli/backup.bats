@@ -92,7 +92,8 @@ seed_backups() {
   seed_backups scheduled-20260101-020000.dump '2026-01-01 02:00:00Z'
   run --separate-stderr script backup --env-path "$ENV_FILE" --restore latest
   assert_failure 2
-  [[ "$stderr" == *"every write made to the database since scheduled-20260101-020000.dump was taken will be lost"* ]]
+  [[ "$stderr" == *"needs a confirmation"* ]]
+  [[ "$stderr" == *"every write made to the database since then is lost"* ]]
   [[ "$stderr" == *"--yes"* ]]
   refute_mutating_calls
   [ "$(ls -A "$BACKUPS")" = "scheduled-20260101-020000.dump" ]

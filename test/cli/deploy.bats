@@ -42,7 +42,8 @@ setup() {
   script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
   run --separate-stderr script rollback --env-path "$ENV_FILE" --with-db
   assert_failure 2
-  [[ "$stderr" == *"every write made to the database since that release will be lost"* ]]
+  [[ "$stderr" == *"needs a confirmation"* ]]
+  [[ "$stderr" == *"every write made to the database since the dump it restores was taken is lost"* ]]
   [[ "$stderr" == *"--yes"* ]]
   ! grep -qE '^(stop|rm|exec|cp) ' "$DOCKER_CALLS"
   refute_secrets_in "$output$stderr"

@@ -4,6 +4,7 @@ bats_require_minimum_version 1.5.0
 setup() {
   load common
   common_setup
+  export AIKO_VAR_DIR="$BATS_TEST_TMPDIR/var"
 }
 
 @test "init-db --help documents the steps, the flags and the exit codes" {
@@ -62,4 +63,18 @@ setup() {
   [[ "$stderr" == *"add --yes to confirm"* ]]
   [ ! -e "$DOCKER_CALLS" ]
   refute_secrets_in "$output$stderr"
+}
+
+@test "init-db: the first line names the run's log file (0600), which holds every line" {
+  printf 'DOMAIN=http://bad\n' >"$ENV_FILE"
+  chmod 600 "$ENV_FILE"
+  run --separate-stderr script init-db --env-path "$ENV_FILE"
+  assert_failure 3
+  log="$(ls "$AIKO_VAR_DIR"/logs/init-db-*.log)"
+  assert_line --index 0 --regexp "info +log: $log\$"
+  [ "$(file_mode "$log")" = 600 ]
+  run cat "$log"
+  assert_line --index 0 --regexp "info +log: $log\$"
+  assert_output --partial 'DOMAIN'
+  assert_output --partial 'error'
 }

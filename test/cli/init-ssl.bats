@@ -4,6 +4,7 @@ bats_require_minimum_version 1.5.0
 setup() {
   load common
   common_setup
+  export AIKO_VAR_DIR="$BATS_TEST_TMPDIR/var"
 }
 
 @test "init-ssl --help documents renew, cron and exit codes" {

@@ -162,7 +162,7 @@ describe('init-db on the real stack', () => {
     const before = await snapshot()
     const dry = await initDb(['--dry-run', '--data', data])
     expect(dry.code, dry.stderr).toBe(0)
-    expect(dry.stdout).toMatch(/\[dry-run\] would run: .* run --rm -T --no-deps backend flask db upgrade/)
+    expect(dry.stdout).toMatch(/\[dry-run\] would run: .* run --rm -T -e PGOPTIONS --no-deps backend flask db upgrade/)
     expect(dry.stdout).toContain('levels: would insert 1 (BTS1), 12 already present')
     expect(dry.stdout).toContain('dry run: nothing was changed')
     expect(await snapshot()).toEqual(before)

@@ -3,44 +3,21 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadEnv } from '../../lib/env/load.ts'
 import { readCurrentRelease, readReleaseLog } from '../../lib/release/log.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { projectContainers } from '../../lib/stack/health.ts'
-import { runMixedLoad, type LoadFigures } from './helpers/load.ts'
-import { runCommand, runScript, type RunResult } from './helpers/run.ts'
-import { E2E, e2eContext, execIn } from './helpers/stack.ts'
+import { deploy, envArgs, expectNoFailure, psql as psqlIn, rollback, servedVersion as servedVersionOf, underLoad } from './helpers/deploy.ts'
+import { runCommand, runScript } from './helpers/run.ts'
+import { E2E, e2eContext } from './helpers/stack.ts'
 
 let ctx: StackContext
-/** 02-ssl leaves nginx in https mode; run alone, this file finds it in http mode. */
-const https = async () => (await loadEnv(E2E.envFile)).env.NGINX_MODE === 'https'
-const loadBase = async () => ((await https()) ? { host: '127.0.0.1', port: E2E.httpsPort, servername: E2E.domain } : { host: '127.0.0.1', port: E2E.httpPort, servername: E2E.domain, plain: true })
-const envArgs = ['--env-path', E2E.envFile, '--yes']
-const deploy = (extra: string[] = [], env: Record<string, string> = {}) => runScript('deploy', [...envArgs, '--health-timeout', '60', ...extra], { env })
-const rollback = (extra: string[] = []) => runScript('rollback', [...envArgs, '--health-timeout', '60', ...extra])
+const servedVersion = () => servedVersionOf(ctx)
+const psql = (sql: string) => psqlIn(ctx, sql)
 
 /** Polls the running celery-beat containers for the whole file: there must never be two. */
 let maxBeats = 0
 let watching = true
 let beatWatch: Promise<void> = Promise.resolve()
-
-const servedVersion = async () =>
-  JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--no-check-certificate', '--header', `Host: ${E2E.domain}`, `${(await https()) ? 'https' : 'http'}://127.0.0.1/api/version`])) as { version: string }
-const psql = (sql: string) => execIn(ctx, 'postgres', ['sh', '-c', 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$1"', 'psql', sql])
-
-function expectNoFailure(load: { api: LoadFigures; web: LoadFigures }): void {
-  for (const figures of [load.api, load.web]) {
-    expect(figures.sent).toBeGreaterThan(20)
-    expect(figures.failedAfterRetry, JSON.stringify(figures)).toBe(0)
-  }
-}
-
-async function underLoad(work: Promise<RunResult>) {
-  const load = await runMixedLoad(await loadBase(), work, { maxMs: 240_000 })
-  const result = await work
-  process.stderr.write(`load: api ${JSON.stringify(load.api)} web ${JSON.stringify(load.web)}\n`)
-  return { result, load }
-}
 
 beforeAll(async () => {
   ctx = await e2eContext()
@@ -70,7 +47,11 @@ describe('deploy and rollback with zero downtime', () => {
     expect((await servedVersion()).version).toBe(first)
     expectNoFailure(load)
     expect(result.stdout).toContain('ok   .env: valid')
-    expect(existsSync(join(E2E.varDir, 'backups', `pre-${first}.dump`))).toBe(true)
+    // A dump only when the database was touched: a first start over existing data, or pending migrations.
+    const line = (await readReleaseLog(E2E.varDir)).at(-1)
+    if (line?.backup === undefined) expect(result.stdout).toContain('no migration pending: no pre-migration dump needed')
+    else expect(existsSync(join(E2E.varDir, 'backups', line.backup))).toBe(true)
+    expect(existsSync(join(E2E.varDir, 'backups', `pre-${first}.dump`))).toBe(line?.backup !== undefined)
   })
 
   it('deploys version 2 under load: version 2 served, zero failed requests', async () => {
@@ -101,11 +82,14 @@ describe('deploy and rollback with zero downtime', () => {
 
   it('a release whose migration fails leaves the database as before and version 2 serving', async () => {
     const before = await psql('SELECT version_num FROM alembic_version')
-    const result = await deploy([], { FIXTURE_FAIL_MIGRATION: '1' })
+    // A migration runs only when one is pending: the release brings 0002_add_nickname, which fails half-way.
+    const result = await deploy([], { FIXTURE_MIGRATIONS: '0002_add_nickname', FIXTURE_FAIL_MIGRATION: '1' })
     expect(result.code).toBe(5)
+    expect(result.stdout).toContain('pending migrations (database at 0001_initial): 0002_add_nickname')
     expect(result.stderr).toContain('the migrations of the new release failed: the old release keeps serving, the database is as before')
     expect(await psql('SELECT version_num FROM alembic_version')).toBe(before)
     expect((await psql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'fixture_half_done'")).trim()).toBe('0')
+    expect((await psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'")).trim()).toBe('0')
     expect((await servedVersion()).version).toBe(second)
   })
 
@@ -115,7 +99,7 @@ describe('deploy and rollback with zero downtime', () => {
     for (let i = 0; i < 200 && !existsSync(lock); i++) await new Promise((resolve) => setTimeout(resolve, 100))
     const refused = await deploy()
     expect(refused.code).toBe(6)
-    expect(refused.stderr).toMatch(/another deploy or rollback is running: deploy \S+ by \S+@\S+ \(pid \d+\) since \d{4}-/)
+    expect(refused.stderr).toMatch(/the stack is locked: deploy .*by \S+@\S+ \(pid \d+\) since \d{4}-/)
     const finished = await running
     expect(finished.code, finished.stderr).toBe(0)
     second = (await readCurrentRelease(E2E.varDir)) ?? ''
@@ -134,19 +118,22 @@ describe('deploy and rollback with zero downtime', () => {
     expect(list.stdout).toMatch(new RegExp(`\\* \\S+\\s+rollback ok\\s+${previous}`))
   })
 
-  it('rollback --with-db brings the rows back as they were at that release', async () => {
+  it('rollback --with-db when no deploy since ran a migration: refused by name, nothing changes, the rows stay', async () => {
     const deployed = await deploy()
     expect(deployed.code, deployed.stderr).toBe(0)
+    const serving = await readCurrentRelease(E2E.varDir)
     await psql("INSERT INTO e2e_notes VALUES ('written after the last deploy')")
-    const refused = await runScript('rollback', ['--env-path', E2E.envFile, '--with-db'])
-    expect(refused.code).toBe(2)
-    expect(refused.stderr).toContain('every write made to the database since that release will be lost')
-    const result = await rollback(['--with-db'])
-    expect(result.code, result.stderr).toBe(0)
-    expect((await psql('SELECT note FROM e2e_notes ORDER BY note')).trim()).toBe('written under release 1')
+    const unconfirmed = await runScript('rollback', ['--env-path', E2E.envFile, '--with-db'])
+    expect(unconfirmed.code).toBe(2)
+    expect(unconfirmed.stderr).toContain('rollback --with-db needs a confirmation and no one can answer')
+    const refused = await rollback(['--with-db'])
+    expect(refused.code).toBe(4)
+    expect(refused.stderr).toContain('ran a migration, so its database schema is the current one and there is no dump to restore')
+    expect(await readCurrentRelease(E2E.varDir)).toBe(serving)
+    expect((await psql('SELECT note FROM e2e_notes ORDER BY note')).trim().split('\n')).toContain('written after the last deploy')
   })
 
-  it('a deploy killed with SIGKILL mid-way is detected, and the next one ends consistent and prunes its images', async () => {
+  it('a deploy killed with SIGKILL mid-way is taken over by the next plain deploy, which converges and prunes its images', async () => {
     const backendTags = async () => (await runCommand('docker', ['images', 'aiko-backend', '--format', '{{.Tag}}'])).stdout.split('\n').filter(Boolean)
     const tagsBefore = await backendTags()
     const child = spawn('npx', ['zx', 'scripts/deploy.mts', ...envArgs], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
@@ -158,12 +145,10 @@ describe('deploy and rollback with zero downtime', () => {
     await new Promise((resolve) => child.on('close', resolve))
     const killedTags = (await backendTags()).filter((tag) => !tagsBefore.includes(tag))
     expect(killedTags).toHaveLength(1)
-    const refused = await deploy()
-    expect(refused.code).toBe(6)
-    expect(refused.stderr).toContain('left its lock and is no longer running')
-    expect(refused.stderr).toContain('--take-over-lock')
-    const recovered = await deploy(['--take-over-lock'])
+    // No flag: the lock's holder is gone, so the next plain deploy takes over, says so and converges first.
+    const recovered = await deploy()
     expect(recovered.code, recovered.stderr).toBe(0)
+    expect(recovered.stderr).toMatch(/ended without releasing the lock/)
     const current = await readCurrentRelease(E2E.varDir)
     expect((await servedVersion()).version).toBe(current)
     const running = (await projectContainers(ctx)).filter((state) => state.status === 'running')

@@ -11,7 +11,8 @@ import { takeScheduledBackup } from '../../lib/backup/scheduled.ts'
 import type { ComposeTarget } from '../../lib/compose/commands.ts'
 import { ToolkitError } from '../../lib/errors.ts'
 import { createExecutor, type Command, type Runner } from '../../lib/exec/executor.ts'
-import { backupDatabase, dumpCommand, pruneBackups, removeDumpCommand, RESET_SQL, restoreCommand, verifyDumpCommand } from '../../lib/release/backup.ts'
+import { pruneBackups } from '../../lib/backup/files.ts'
+import { backupDatabase, dumpCommand, removeDumpCommand, RESET_SQL, restoreCommand, verifyDumpCommand } from '../../lib/db/dump.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import type { Output } from '../../lib/ui/output.ts'
 
@@ -201,21 +202,23 @@ describe('scheduled backups, restore and deploy pruning', () => {
 
   it('resolves latest, a bare name and a path; a missing file names the path and --list', async () => {
     const varDir = await mkdtemp(join(tmpdir(), 'aiko-backup-'))
-    await seed(varDir, { 'scheduled-20260101-020000.dump': '2026-01-01T02:00:00Z', 'pre-r1.dump': '2026-01-02T00:00:00Z', '.scheduled-20260103-020000.dump.partial': '2026-01-03T00:00:00Z' })
-    expect((await listBackups(varDir)).map((backup) => backup.name)).toEqual(['pre-r1.dump', 'scheduled-20260101-020000.dump'])
-    expect(await resolveBackup(varDir, 'latest')).toBe(join(varDir, 'backups', 'pre-r1.dump'))
+    await seed(varDir, { 'scheduled-20260101-020000.dump': '2026-01-01T02:00:00Z', 'pre-20260102-000000-abc1234.dump': '2026-01-02T00:00:00Z', '.scheduled-20260103-020000.dump.partial': '2026-01-03T00:00:00Z' })
+    expect((await listBackups(varDir)).map((backup) => backup.name)).toEqual(['pre-20260102-000000-abc1234.dump', 'scheduled-20260101-020000.dump'])
+    expect(await resolveBackup(varDir, 'latest')).toBe(join(varDir, 'backups', 'pre-20260102-000000-abc1234.dump'))
     expect(await resolveBackup(varDir, 'scheduled-20260101-020000.dump')).toBe(join(varDir, 'backups', 'scheduled-20260101-020000.dump'))
-    expect(await resolveBackup(varDir, join(varDir, 'backups', 'pre-r1.dump'))).toBe(join(varDir, 'backups', 'pre-r1.dump'))
+    expect(await resolveBackup(varDir, join(varDir, 'backups', 'pre-20260102-000000-abc1234.dump'))).toBe(join(varDir, 'backups', 'pre-20260102-000000-abc1234.dump'))
     const missing = await resolveBackup(varDir, '/nowhere/nope.dump').catch((caught: unknown) => caught)
     expect(missing).toMatchObject({ exitCode: 4, message: 'no backup at /nowhere/nope.dump' })
     expect((missing as ToolkitError).hint).toContain('--list')
     await expect(resolveBackup(await mkdtemp(join(tmpdir(), 'aiko-empty-')), 'latest')).rejects.toMatchObject({ exitCode: 4 })
   })
 
-  it("deploy's pruning keeps scheduled and pre-restore backups", async () => {
+  it("deploy's pruning keeps scheduled and pre-restore backups, and any file the toolkit did not name", async () => {
     const varDir = await mkdtemp(join(tmpdir(), 'aiko-backup-'))
-    await seed(varDir, { 'pre-r1.dump': '2026-01-01T00:00:00Z', 'pre-r2.dump': '2026-01-02T00:00:00Z', 'pre-restore-20260101-000000.dump': '2026-01-01T00:00:00Z', 'scheduled-20260101-020000.dump': '2026-01-01T02:00:00Z' })
-    expect(await pruneBackups(varDir, ['r2'])).toEqual(['pre-r1.dump'])
-    expect((await readdir(join(varDir, 'backups'))).sort()).toEqual(['pre-r2.dump', 'pre-restore-20260101-000000.dump', 'scheduled-20260101-020000.dump'])
+    const r1 = '20260101-000000-abc1234'
+    const r2 = '20260102-000000-abc1234'
+    await seed(varDir, { [`pre-${r1}.dump`]: '2026-01-01T00:00:00Z', [`pre-${r2}.dump`]: '2026-01-02T00:00:00Z', 'pre-migration-by-hand.dump': '2025-12-01T00:00:00Z', 'pre-restore-20260101-000000.dump': '2026-01-01T00:00:00Z', 'scheduled-20260101-020000.dump': '2026-01-01T02:00:00Z' })
+    expect(await pruneBackups(varDir, [r2])).toEqual([`pre-${r1}.dump`])
+    expect((await readdir(join(varDir, 'backups'))).sort()).toEqual([`pre-${r2}.dump`, 'pre-migration-by-hand.dump', 'pre-restore-20260101-000000.dump', 'scheduled-20260101-020000.dump'])
   })
 })

@@ -109,7 +109,7 @@ describe('initDatabase', () => {
     const result = await initDatabase(ctx, env({ ADMIN_PASSWORD: undefined }), options)
     expect(result.generatedPassword).toBeUndefined()
     expect(ran.some((command) => command.argv.includes('flask'))).toBe(false)
-    expect(lines).toContain('[dry-run] would run: docker compose --project-directory /srv/aiko --env-file /srv/aiko/.env run --rm -T --no-deps backend flask db upgrade')
+    expect(lines).toContain('[dry-run] would run: docker compose --project-directory /srv/aiko --env-file /srv/aiko/.env run --rm -T -e PGOPTIONS --no-deps backend flask db upgrade')
     expect(seedRuns(ran)).toHaveLength(1)
     expect(seedRuns(ran)[0]?.input).toContain('\\"dry_run\\":true')
     expect(lines).toEqual(expect.arrayContaining([

@@ -11,7 +11,7 @@ const password = `a "quoted" pa$$ #1 with spaces é`
 
 describe('command builders', () => {
   it('migrations: flask db upgrade in a one-off backend container, without its dependencies', () => {
-    expect(migrateCommand(target)).toMatchObject({ argv: [...compose, 'run', '--rm', '-T', '--no-deps', 'backend', 'flask', 'db', 'upgrade'], mutates: true })
+    expect(migrateCommand(target)).toMatchObject({ argv: [...compose, 'run', '--rm', '-T', '-e', 'PGOPTIONS', '--no-deps', 'backend', 'flask', 'db', 'upgrade'], mutates: true })
   })
 
   it('the PostgreSQL probe is read-only pg_isready over TCP in the postgres container', () => {

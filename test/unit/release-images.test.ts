@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { listImageTags, removeImages } from '../../lib/docker/containers.ts'
 import { releaseImages, releasesToPrune } from '../../lib/release/images.ts'
 import { RELEASE_ID_PATTERN, releaseId } from '../../lib/release/log.ts'
 
@@ -24,5 +25,18 @@ describe('releasesToPrune', () => {
     expect(releaseId('0123456789abcdef', now)).toMatch(RELEASE_ID_PATTERN)
     expect(releaseId('nogit00', now)).toMatch(RELEASE_ID_PATTERN)
     expect(releaseImages(id(1))).toEqual([`aiko-backend:${id(1)}`, `aiko-frontend:${id(1)}`])
+  })
+})
+
+describe('image commands', () => {
+  const argv = (command: { argv: readonly string[] }) => command.argv.join(' ')
+
+  it('lists the tags of a repository, or only those Compose v2 built for one project', () => {
+    expect(argv(listImageTags('aiko-backend'))).toBe('docker image ls aiko-backend --format {{.Tag}}')
+    expect(argv(listImageTags('aiko-backend', 'aiko'))).toBe('docker image ls aiko-backend --filter label=com.docker.compose.project=aiko --format {{.Tag}}')
+  })
+
+  it('removes the images it is given', () => {
+    expect(argv(removeImages(releaseImages(id(1))))).toBe(`docker image rm aiko-backend:${id(1)} aiko-frontend:${id(1)}`)
   })
 })

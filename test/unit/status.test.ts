@@ -10,7 +10,7 @@ import { describeCertificate, parseIssuer } from '../../lib/status/certificate.t
 import { diskStatus } from '../../lib/status/disk.ts'
 import { formatAge, formatStatus } from '../../lib/status/format.ts'
 import { formatBytes } from '../../lib/ui/output.ts'
-import { backupProblems, certificateProblems, diskProblems, dockerProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
+import { backupProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
 import { lastAction } from '../../lib/status/release.ts'
 import { buildReport, type CertificateStatus, type ServiceStatus, type StatusFacts } from '../../lib/status/report.ts'
 import { activeProfiles, expectedServices, parseComposeServices, summariseServices } from '../../lib/status/services.ts'
@@ -44,6 +44,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     certificate: cert(),
     disk: { project: { path: '/srv/aiko', freeBytes: 40 * 1024 ** 3, totalBytes: 80 * 1024 ** 3, freePercent: 50 }, docker: { path: '/var/lib/docker', freeBytes: 40 * 1024 ** 3, totalBytes: 80 * 1024 ** 3, freePercent: 50, sameFilesystem: true } },
     backup: { name: 'scheduled-20261126-0300.dump', time: '2026-11-26T03:00:00.000Z', sizeBytes: 5 * 1024 ** 2, ageHours: 9 },
+    drift: [],
     ...overrides,
   }
 }
@@ -183,6 +184,12 @@ describe('problems', () => {
     expect(judgeProblems(facts(), { production: true })).toEqual([])
   })
 
+  it('reports drift as one problem naming what a converge would do', () => {
+    expect(driftProblems(facts({ drift: ['record release r2 as serving (var/current-release, AIKO_RELEASE in .env)', 'replace celery beat by one of release r2 (never two at once)'] }))).toEqual([
+      { check: 'drift', message: 'the stack is not on one consistent release; npx zx scripts/deploy.mts --converge-only would: record release r2 as serving (var/current-release, AIKO_RELEASE in .env); replace celery beat by one of release r2 (never two at once)' },
+    ])
+  })
+
   it('service: absent ones in one problem, a stopped or unhealthy one on its own; starting is fine', () => {
     expect(serviceProblems({ services: [service(), service({ name: 'frontend', health: 'starting' }), service({ name: 'flower', health: 'none' })] })).toEqual([])
     expect(serviceProblems({ services: [service({ state: 'absent', containers: 0 }), service({ name: 'nginx', state: 'absent', containers: 0 })] })).toEqual([
@@ -241,7 +248,7 @@ describe('problems', () => {
 describe('report', () => {
   it('has a stable JSON shape: every key present, in a fixed order', () => {
     const report = buildReport(facts(), [])
-    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'problems'])
+    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'drift', 'problems'])
     expect(report).toMatchObject({ schema: 1, ok: true, problems: [] })
     expect(Object.keys(report.certificate)).toEqual(['domain', 'checked', 'present', 'names', 'notAfter', 'daysLeft', 'issuer', 'ca', 'note'])
     expect(Object.keys(report.services[0] ?? {})).toEqual(['name', 'state', 'health', 'containers', 'images', 'exitCode', 'expected'])

@@ -1,15 +1,28 @@
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { composeExec, type ComposeTarget } from '../../../lib/compose/commands.ts'
 import { createStackContext, PROJECT_DIR, type StackContext } from '../../../lib/stack/context.ts'
 import { createOutput } from '../../../lib/ui/output.ts'
 
-/** The e2e stack: its own compose project, ports and state folder, never the demo's or an operator's. */
+/** A whole-number port from the environment (a second e2e stack beside the shared one), else the default. */
+function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`${name}=${raw} is not a TCP port`)
+  return port
+}
+
+/**
+ * The e2e stack: its own compose project, ports and state folder, never the demo's or an
+ * operator's. E2E_PROJECT, E2E_HTTP_PORT, E2E_HTTPS_PORT and E2E_WORK_DIR run a second one
+ * beside it (e.g. one test file while the suite's stack is in use).
+ */
 export const E2E = {
-  project: 'aiko-e2e',
+  project: process.env['E2E_PROJECT'] || 'aiko-e2e',
   domain: 'aiko.test',
-  httpPort: 18080,
-  httpsPort: 18443,
-  workDir: join(PROJECT_DIR, 'test', 'e2e', '.work'),
+  httpPort: portFromEnv('E2E_HTTP_PORT', 18080),
+  httpsPort: portFromEnv('E2E_HTTPS_PORT', 18443),
+  workDir: resolve(PROJECT_DIR, process.env['E2E_WORK_DIR'] || join('test', 'e2e', '.work')),
   get envFile() {
     return join(this.workDir, '.env')
   },

@@ -1,17 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { backupKind } from '../backup/names.ts'
 import { composeExec, type ComposeTarget } from '../compose/commands.ts'
 import { copyFromContainer, copyToContainer } from '../docker/containers.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
-
-export const backupDir = (varDir: string) => join(varDir, 'backups')
-/** The database as it was just before `release` migrated it. */
-export const backupFile = (varDir: string, release: string) => join(backupDir(varDir), `pre-${release}.dump`)
 
 /** A path of its own in the container, so a scheduled backup and a deploy's backup never share a file. */
 export const containerDumpPath = (token: string = randomBytes(6).toString('hex')) => `/tmp/aiko-backup-${token}.dump`
@@ -76,7 +71,7 @@ async function postgresId(ctx: StackContext): Promise<string> {
 export async function backupDatabase(ctx: StackContext, file: string): Promise<void> {
   const id = await postgresId(ctx)
   const inContainer = containerDumpPath()
-  const partial = join(dirname(file), `.${basename(file)}.partial`)
+  const partial = join(dirname(file), `.${basename(file)}.partial-${process.pid}`)
   if (!ctx.executor.dryRun) {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 })
     await chmod(dirname(file), 0o700)
@@ -111,12 +106,4 @@ export async function restoreDatabase(ctx: StackContext, file: string): Promise<
   const inContainer = containerDumpPath()
   await ctx.executor.run(copyToContainer(file, id, inContainer))
   await ctx.executor.run(restoreCommand(ctx.target, inContainer))
-}
-
-/** Keeps the backups of the newest `keep` releases; scheduled and pre-restore backups are not deploy's to prune. */
-export async function pruneBackups(varDir: string, keepReleases: readonly string[]): Promise<string[]> {
-  const names = await readdir(backupDir(varDir)).catch(() => [])
-  const doomed = names.filter((name) => backupKind(name) === 'release' && !keepReleases.some((release) => name === `pre-${release}.dump`))
-  for (const name of doomed) await rm(join(backupDir(varDir), name), { force: true })
-  return doomed
 }
