@@ -11,6 +11,8 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
 const PLACEHOLDER = /^(change[-_ ]?me.*|x{3,}|todo|tbd|secret|password|motdepasse|your[-_].*|votre[-_].*|<.*>)$/i
 const EXAMPLE_DOMAIN = /(^|\.)example\.(com|org|net|fr)$/
 const BOOLEAN = ['true', 'false'] as const
+/** The restic back-ends the guide documents: SFTP, REST server, S3-compatible, or a local path (a mounted disk). */
+const RESTIC_REPOSITORY = /^(sftp:[^\s]+|rest:https?:\/\/[^\s]+|s3:[^\s]+|b2:[^\s]+|azure:[^\s]+|gs:[^\s]+|swift:[^\s]+|rclone:[^\s]+|\/[^\s]*)$/
 
 const required = (name: string, fix: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? `${name} is missing: ${fix}` : `${name} must be text`),
@@ -97,13 +99,31 @@ export function envSchema(appEnv: AppEnv) {
       GRAFANA_ADMIN_USER: z.string().default('admin').refine((v) => /^[A-Za-z0-9._-]+$/.test(v), 'GRAFANA_ADMIN_USER must be letters, digits, . _ or - (default admin)'),
       GRAFANA_ADMIN_PASSWORD: secret('GRAFANA_ADMIN_PASSWORD', appEnv, 16),
       GRAFANA_PORT: port('GRAFANA_PORT', '3001'),
+      RESTIC_REPOSITORY: z
+        .string()
+        .refine((v) => RESTIC_REPOSITORY.test(v), 'RESTIC_REPOSITORY must be a restic repository such as sftp:user@host:/srv/aiko, rest:https://host/aiko/ or s3:https://host/bucket/aiko (empty: no off-site copy)')
+        .optional(),
+      RESTIC_PASSWORD: z
+        .string()
+        .refine((v) => appEnv !== 'production' || v.length >= 16, 'RESTIC_PASSWORD is shorter than 16 characters: empty it and run `npx zx scripts/init-env.mts` to generate one (and keep a copy off the server)')
+        .refine((v) => !isPlaceholder(appEnv, v), 'RESTIC_PASSWORD still holds a placeholder value: empty it and run `npx zx scripts/init-env.mts` to generate one')
+        .optional(),
+      RESTIC_SFTP_COMMAND: z
+        .string()
+        .refine((v) => /^ssh\s.*\s-s\s+sftp$/.test(v) && !/[\r\n]/.test(v), 'RESTIC_SFTP_COMMAND must be an ssh command ending in -s sftp, such as ssh -i /root/.ssh/aiko_backup -p 23 user@host -s sftp')
+        .optional(),
+      AWS_ACCESS_KEY_ID: z.string().optional(),
+      AWS_SECRET_ACCESS_KEY: z.string().optional(),
+      RESTIC_KEEP_DAILY: count('RESTIC_KEEP_DAILY', '7'),
+      RESTIC_KEEP_WEEKLY: count('RESTIC_KEEP_WEEKLY', '4'),
+      RESTIC_KEEP_MONTHLY: count('RESTIC_KEEP_MONTHLY', '6'),
     })
 }
 
 export type AikoEnv = z.output<ReturnType<typeof envSchema>>
 
 /** Variables whose values are secrets: masked in every output. */
-export const SECRET_NAMES = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY', 'JWT_SECRET_KEY', 'ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'] as const
+export const SECRET_NAMES = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY', 'JWT_SECRET_KEY', 'ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'RESTIC_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
 
 export interface EnvProblem {
   name: string
@@ -133,5 +153,9 @@ function crossFieldProblems(input: Readonly<Record<string, string>>): EnvProblem
     problems.push({ name: 'HTTPS_PORT', message: 'HTTPS_PORT must differ from HTTP_PORT' })
   if (input['SECRET_KEY'] !== undefined && input['SECRET_KEY'] === input['JWT_SECRET_KEY'])
     problems.push({ name: 'JWT_SECRET_KEY', message: `JWT_SECRET_KEY must differ from SECRET_KEY: empty it and run \`${INIT_ENV}\` to generate one` })
+  if (input['RESTIC_REPOSITORY'] !== undefined && input['RESTIC_PASSWORD'] === undefined)
+    problems.push({ name: 'RESTIC_PASSWORD', message: `RESTIC_PASSWORD is missing while RESTIC_REPOSITORY is set: run \`${INIT_ENV}\` to generate it (and keep a copy off the server: without it the off-site copies cannot be read)` })
+  if ((input['AWS_ACCESS_KEY_ID'] === undefined) !== (input['AWS_SECRET_ACCESS_KEY'] === undefined))
+    problems.push({ name: input['AWS_ACCESS_KEY_ID'] === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY', message: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (the S3 credentials of RESTIC_REPOSITORY): set both or neither' })
   return problems
 }
