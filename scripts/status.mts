@@ -6,7 +6,7 @@ import { maskSecrets } from '../lib/exec/mask.ts'
 import { createStackContext } from '../lib/stack/context.ts'
 import { collectStatus } from '../lib/status/collect.ts'
 import { formatStatus } from '../lib/status/format.ts'
-import { judgeProblems, MAX_BACKUP_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
+import { judgeProblems, MAX_BACKUP_AGE_HOURS, MAX_OFFSITE_AGE_HOURS, MAX_VERIFY_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
 import { buildReport, STATUS_SCHEMA } from '../lib/status/report.ts'
 import { createOutput } from '../lib/ui/output.ts'
 
@@ -14,7 +14,7 @@ const HELP = `Usage: npx zx scripts/status.mts [options]
 
 The day-two view of the stack: serving release and last deploy/rollback, each service
 (state, health, containers, image), the certificate of DOMAIN, free disk, the newest
-database backup, and the problems found. Read-only: changes nothing, starts no container,
+database backup, the last off-site copy and verified restore, and the problems found. Read-only: changes nothing, starts no container,
 sends no ACME request. Works with Docker down or the stack stopped (services absent).
 
 Problems (exit code 4 when there is any):
@@ -23,6 +23,9 @@ Problems (exit code 4 when there is any):
   - a Let's Encrypt staging certificate with APP_ENV=production
   - less than ${MIN_FREE_DISK_PERCENT} % free on the project's or Docker's filesystem
   - no *.dump in var/backups, or the newest older than ${MAX_BACKUP_AGE_HOURS} h
+  - RESTIC_REPOSITORY set and no off-site copy, or the last older than ${MAX_OFFSITE_AGE_HOURS} h
+  - the last backup --verify failed, is older than ${MAX_VERIFY_AGE_HOURS / 24} days, or (off-site
+    configured) never ran
 
 Options:
   --json           print one JSON object on stdout and nothing else (messages go to
@@ -39,7 +42,11 @@ Options:
       disk: { project: null | { path, freeBytes, totalBytes, freePercent },
               docker: null | { path, freeBytes, totalBytes, freePercent, sameFilesystem } },
       backup: null | { name, time, sizeBytes, ageHours },
-      problems: [ { check: "docker"|"compose"|"service"|"certificate"|"disk"|"backup",
+      offsite: { configured, last: null | { time, snapshot, repository, ageHours } },
+      verify: null | { time, ok, source, detail, ageHours },
+      drift: [ "what a deploy would fix first", .. ],
+      problems: [ { check: "docker"|"compose"|"service"|"certificate"|"disk"|"backup"|
+                           "offsite"|"verify",
                     message } ] }
     e.g. npx zx scripts/status.mts --json | jq -r '.problems[].message'
 ${commonHelp}

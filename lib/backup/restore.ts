@@ -25,6 +25,8 @@ export interface SafeRestore {
   serving: string | undefined
   healthTimeoutMs: number
   now: Date
+  /** Files restored with the database (the uploads of an off-site set), while the writers are stopped, right after it. */
+  files?: { label: string; restore: (writers: readonly ContainerState[]) => Promise<void> }
 }
 
 /**
@@ -82,6 +84,8 @@ export async function restoreSafely(ctx: StackContext, env: AikoEnv, restore: Sa
 
   const coming = switching ? fresh : writers
   try {
+    const files = restore.files
+    if (files !== undefined) await ctx.output.step(files.label, () => files.restore(coming))
     await ctx.output.step(`start the writers of release ${restore.release} again`, () => restart(ctx, coming))
     await ctx.output.step(`wait for release ${restore.release} to pass its healthchecks`, () => waitUntilProbesPass(ctx, coming.filter((state) => state.service !== 'celery-beat'), restore.healthTimeoutMs))
     await ctx.output.step(`nginx serves release ${restore.release} (maintenance page off)`, () => pointNginxAt(ctx, env, mode, restore.release))
@@ -114,6 +118,7 @@ function dryRun(ctx: StackContext, restore: SafeRestore, safety: string): string
     `stop the writers (${WRITER_SERVICES.join(', ')})`,
     `safety dump of the current database to ${basename(safety)}`,
     `restore ${basename(restore.file)} (one transaction)`,
+    ...(restore.files === undefined ? [] : [restore.files.label]),
     `start the writers of release ${restore.release} again and wait for their healthchecks`,
     `nginx serves release ${restore.release} (maintenance page off)`,
   ]

@@ -6,6 +6,8 @@ export interface CronJob {
   comments: readonly string[]
   /** The cron hour field: '3,15' (twice a day), '2' (daily). */
   hours: string
+  /** The cron day-of-week field ('0': Sundays); every day when unset. */
+  weekdays?: string
   /** The script and its flags, run with `npx zx` from the project folder; --env-path is added. */
   script: readonly string[]
   /** Where the job appends its output when --install-cron is not told otherwise. */
@@ -36,7 +38,7 @@ export function renderCronFile(job: CronJob, input: CronInput): string {
     'SHELL=/bin/sh',
     `PATH=${input.nodeBinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     ...environment,
-    `${input.minute} ${job.hours} * * * root cd ${quote(input.projectDir)} && npx zx ${job.script.join(' ')} --env-path ${quote(input.envPath)} >> ${quote(input.logFile)} 2>&1`,
+    `${input.minute} ${job.hours} * * ${job.weekdays ?? '*'} root cd ${quote(input.projectDir)} && npx zx ${job.script.join(' ')} --env-path ${quote(input.envPath)} >> ${quote(input.logFile)} 2>&1`,
     '',
   ].join('\n')
 }
@@ -44,7 +46,7 @@ export function renderCronFile(job: CronJob, input: CronInput): string {
 /** Keeps the minute of an installed file, so re-running the install changes nothing; a random one otherwise (spreads the load). */
 export function cronMinute(job: CronJob, existing: string | undefined): number {
   const hours = job.hours.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  const minute = existing === undefined ? undefined : new RegExp(`^(\\d{1,2}) ${hours} \\* \\* \\* `, 'm').exec(existing)?.[1]
+  const minute = existing === undefined ? undefined : new RegExp(`^(\\d{1,2}) ${hours} \\* \\* ${job.weekdays ?? '\\*'} `, 'm').exec(existing)?.[1]
   return minute === undefined || Number(minute) > 59 ? randomInt(60) : Number(minute)
 }
 

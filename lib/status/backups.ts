@@ -1,5 +1,6 @@
 import { latestBackup, type BackupEntry } from '../backup/names.ts'
-import type { BackupStatus } from './report.ts'
+import type { BackupState } from '../backup/state.ts'
+import type { BackupStatus, OffsiteStatus, VerifyStatus } from './report.ts'
 
 /** The newest backup of any kind (the one `backup.mts --restore latest` would take), with its age. */
 export function newestBackup(entries: readonly BackupEntry[], now: Date): BackupStatus | null {
@@ -9,6 +10,18 @@ export function newestBackup(entries: readonly BackupEntry[], now: Date): Backup
     name: newest.name,
     time: newest.mtime.toISOString(),
     sizeBytes: newest.size,
-    ageHours: Math.round(((now.getTime() - newest.mtime.getTime()) / 3_600_000) * 10) / 10,
+    ageHours: ageHours(newest.mtime, now),
+  }
+}
+
+const ageHours = (time: Date, now: Date) => Math.round(((now.getTime() - time.getTime()) / 3_600_000) * 10) / 10
+
+/** The recorded off-site copy and verified restore, with their ages. */
+export function offsiteFacts(state: BackupState, configured: boolean, now: Date): { offsite: OffsiteStatus; verify: VerifyStatus | null } {
+  const last = state.offsite
+  const verify = state.verify
+  return {
+    offsite: { configured, last: last === null ? null : { ...last, ageHours: ageHours(new Date(last.time), now) } },
+    verify: verify === null ? null : { ...verify, ageHours: ageHours(new Date(verify.time), now) },
   }
 }

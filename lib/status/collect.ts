@@ -9,7 +9,8 @@ import { observeStack } from '../release/observe.ts'
 import { parseStateOutput, readStateInContainer } from '../ssl/state.ts'
 import type { StackContext } from '../stack/context.ts'
 import { listBackups } from '../backup/files.ts'
-import { newestBackup } from './backups.ts'
+import { newestBackup, offsiteFacts } from './backups.ts'
+import { readBackupState } from '../backup/state.ts'
 import { describeCertificate } from './certificate.ts'
 import { readDisk, sameFilesystem } from './disk.ts'
 import { lastAction } from './release.ts'
@@ -86,7 +87,7 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     const [certificate, disk] = await Promise.all([readCertificate(ctx, nginx, options.env.DOMAIN, now), readDockerDisk(ctx, containers.reachable, projectDir)])
     return { containers, certificate, dockerDisk: disk }
   })
-  const [{ containers, certificate, dockerDisk }, expected, current, log, backups, projectDisk, drift] = await Promise.all([
+  const [{ containers, certificate, dockerDisk }, expected, current, log, backups, projectDisk, drift, backupState] = await Promise.all([
     dockerSide,
     readExpectedServices(ctx, activeProfiles(options.composeProfiles)),
     readCurrentRelease(ctx.varDir),
@@ -94,6 +95,7 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     listBackups(ctx.varDir),
     readDisk(projectDir),
     readDrift(ctx),
+    readBackupState(ctx.varDir),
   ])
   return {
     time: now.toISOString(),
@@ -107,6 +109,7 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     certificate,
     disk: { project: projectDisk ?? null, docker: dockerDisk.disk },
     backup: newestBackup(backups, now),
+    ...offsiteFacts(backupState, options.env.RESTIC_REPOSITORY !== undefined, now),
     drift,
   }
 }

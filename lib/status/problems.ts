@@ -70,7 +70,28 @@ export function driftProblems(facts: Pick<StatusFacts, 'drift'>): Problem[] {
   return [{ check: 'drift', message: `the stack is not on one consistent release; npx zx scripts/deploy.mts --converge-only would: ${facts.drift.join('; ')}` }]
 }
 
+/** An off-site copy older than this (the job is daily) means the copies stopped. */
+export const MAX_OFFSITE_AGE_HOURS = 48
+/** The verify job is weekly: a day of slack. */
+export const MAX_VERIFY_AGE_HOURS = 8 * 24
+
+/** Off-site copies and verified restores: reported once off-site backups are configured, or once a verify ran. */
+export function offsiteProblems(facts: Pick<StatusFacts, 'offsite' | 'verify'>): Problem[] {
+  const problems: Problem[] = []
+  const last = facts.offsite.last
+  if (facts.offsite.configured && last === null) problems.push({ check: 'offsite', message: 'no off-site copy yet: npx zx scripts/backup.mts (after --init-offsite)' })
+  else if (facts.offsite.configured && last !== null && last.ageHours > MAX_OFFSITE_AGE_HOURS)
+    problems.push({ check: 'offsite', message: `the last off-site copy (${last.snapshot}) is ${Math.floor(last.ageHours)} h old (more than ${MAX_OFFSITE_AGE_HOURS} h): see /var/log/aiko-db-backup.log, then npx zx scripts/backup.mts` })
+  const verify = facts.verify
+  if (verify === null) {
+    if (facts.offsite.configured) problems.push({ check: 'verify', message: 'no backup has been proven restorable yet: npx zx scripts/backup.mts --verify' })
+  } else if (!verify.ok) problems.push({ check: 'verify', message: `the last restore test failed (${verify.source}): ${verify.detail}` })
+  else if (verify.ageHours > MAX_VERIFY_AGE_HOURS)
+    problems.push({ check: 'verify', message: `the last verified restore is ${Math.floor(verify.ageHours / 24)} days old (more than ${MAX_VERIFY_AGE_HOURS / 24}): npx zx scripts/backup.mts --verify` })
+  return problems
+}
+
 /** Every problem, in the order an operator fixes them: Docker, services, certificate, disk, backup. */
 export function judgeProblems(facts: StatusFacts, options: { production: boolean }): Problem[] {
-  return [...dockerProblems(facts), ...serviceProblems(facts), ...driftProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts)]
+  return [...dockerProblems(facts), ...serviceProblems(facts), ...driftProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts), ...offsiteProblems(facts)]
 }

@@ -62,6 +62,22 @@ export interface BackupStatus {
   ageHours: number
 }
 
+/** The last off-site copy (backup.mts with RESTIC_REPOSITORY). */
+export interface OffsiteStatus {
+  /** RESTIC_REPOSITORY is set. */
+  configured: boolean
+  last: { time: string; snapshot: string; repository: string; ageHours: number } | null
+}
+
+/** The last `backup --verify`: a backup restored into a throwaway database and checked. */
+export interface VerifyStatus {
+  time: string
+  ok: boolean
+  source: string
+  detail: string
+  ageHours: number
+}
+
 export interface Problem {
   /** service, certificate, disk, backup, docker or compose. */
   check: string
@@ -83,6 +99,8 @@ export interface StatusFacts {
   /** docker is null when its data root is not readable; sameFilesystem when it sits on the project's. */
   disk: { project: DiskStatus | null; docker: (DiskStatus & { sameFilesystem: boolean }) | null }
   backup: BackupStatus | null
+  offsite: OffsiteStatus
+  verify: VerifyStatus | null
   /** What a deploy or rollback would fix first (the convergence plan): empty when the stack is consistent. */
   drift: string[]
 }
@@ -100,6 +118,8 @@ export interface StatusReport {
   certificate: CertificateStatus
   disk: StatusFacts['disk']
   backup: BackupStatus | null
+  offsite: OffsiteStatus
+  verify: VerifyStatus | null
   drift: string[]
   problems: Problem[]
 }
@@ -119,6 +139,8 @@ export function buildReport(facts: StatusFacts, problems: readonly Problem[]): S
     certificate: facts.certificate,
     disk: facts.disk,
     backup: facts.backup,
+    offsite: facts.offsite,
+    verify: facts.verify,
     drift: facts.drift,
     problems: [...problems],
   }

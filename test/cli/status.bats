@@ -54,7 +54,7 @@ FAKE
   node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' <<<"$output"
   [ "$(jq -r '[.schema, .ok, .domain, .nginxMode, .docker.reachable] | join(" ")' <<<"$output")" = "1 false aiko.mon-ecole.fr http true" ]
   [ "$(jq -c '[.services[] | [.name, .state, .health, .containers]]' <<<"$output")" = '[["backend","absent","none",0],["postgres","absent","none",0]]' ]
-  [ "$(jq -c 'keys' <<<"$output")" = '["backup","certificate","disk","docker","domain","drift","nginxMode","ok","problems","project","release","schema","services","time"]' ]
+  [ "$(jq -c 'keys' <<<"$output")" = '["backup","certificate","disk","docker","domain","drift","nginxMode","offsite","ok","problems","project","release","schema","services","time","verify"]' ]
   [ "$(jq -r '.certificate.checked, .release.current, .backup' <<<"$output")" = $'false\nnull\nnull' ]
   [ "$(jq -r '.problems[].check' <<<"$output")" = $'service\nbackup' ]
   jq -e '.problems[0].message | contains("no container for backend, postgres")' <<<"$output"

@@ -10,7 +10,7 @@ import { describeCertificate, parseIssuer } from '../../lib/status/certificate.t
 import { diskStatus } from '../../lib/status/disk.ts'
 import { formatAge, formatStatus } from '../../lib/status/format.ts'
 import { formatBytes } from '../../lib/ui/output.ts'
-import { backupProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
+import { backupProblems, offsiteProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
 import { lastAction } from '../../lib/status/release.ts'
 import { buildReport, type CertificateStatus, type ServiceStatus, type StatusFacts } from '../../lib/status/report.ts'
 import { activeProfiles, expectedServices, parseComposeServices, summariseServices } from '../../lib/status/services.ts'
@@ -44,6 +44,8 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     certificate: cert(),
     disk: { project: { path: '/srv/aiko', freeBytes: 40 * 1024 ** 3, totalBytes: 80 * 1024 ** 3, freePercent: 50 }, docker: { path: '/var/lib/docker', freeBytes: 40 * 1024 ** 3, totalBytes: 80 * 1024 ** 3, freePercent: 50, sameFilesystem: true } },
     backup: { name: 'scheduled-20261126-0300.dump', time: '2026-11-26T03:00:00.000Z', sizeBytes: 5 * 1024 ** 2, ageHours: 9 },
+    offsite: { configured: false, last: null },
+    verify: null,
     drift: [],
     ...overrides,
   }
@@ -234,6 +236,24 @@ describe('problems', () => {
     expect(backupProblems({ backup: null })[0]?.message).toContain('no database backup')
   })
 
+  it('off-site and verify: silent until configured or run, then missing, old or failed', () => {
+    const last = (ageHours: number) => ({ time: 't', snapshot: '00ff55e3', repository: 'sftp:restic@host:/srv/aiko', ageHours })
+    const verify = (ok: boolean, ageHours: number) => ({ time: 't', ok, source: 'off-site set 00ff55e3', detail: 'head 0004', ageHours })
+    expect(offsiteProblems({ offsite: { configured: false, last: null }, verify: null })).toEqual([])
+    expect(offsiteProblems({ offsite: { configured: true, last: null }, verify: null })).toEqual([
+      { check: 'offsite', message: 'no off-site copy yet: npx zx scripts/backup.mts (after --init-offsite)' },
+      { check: 'verify', message: 'no backup has been proven restorable yet: npx zx scripts/backup.mts --verify' },
+    ])
+    expect(offsiteProblems({ offsite: { configured: true, last: last(47) }, verify: verify(true, 24 * 8 - 1) })).toEqual([])
+    expect(offsiteProblems({ offsite: { configured: true, last: last(49) }, verify: verify(true, 24 * 9) })).toEqual([
+      { check: 'offsite', message: 'the last off-site copy (00ff55e3) is 49 h old (more than 48 h): see /var/log/aiko-db-backup.log, then npx zx scripts/backup.mts' },
+      { check: 'verify', message: 'the last verified restore is 9 days old (more than 8): npx zx scripts/backup.mts --verify' },
+    ])
+    expect(offsiteProblems({ offsite: { configured: false, last: null }, verify: verify(false, 1) })).toEqual([
+      { check: 'verify', message: 'the last restore test failed (off-site set 00ff55e3): head 0004' },
+    ])
+  })
+
   it('docker and compose: unreachable daemon, unknown services', () => {
     expect(dockerProblems({ docker: { reachable: true, rootDir: null, error: null }, composeError: null })).toEqual([])
     expect(dockerProblems({ docker: { reachable: false, rootDir: null, error: 'Cannot connect to the Docker daemon' }, composeError: 'compose config failed: boom' }).map((p) => p.check)).toEqual(['docker', 'compose'])
@@ -248,7 +268,7 @@ describe('problems', () => {
 describe('report', () => {
   it('has a stable JSON shape: every key present, in a fixed order', () => {
     const report = buildReport(facts(), [])
-    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'drift', 'problems'])
+    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'offsite', 'verify', 'drift', 'problems'])
     expect(report).toMatchObject({ schema: 1, ok: true, problems: [] })
     expect(Object.keys(report.certificate)).toEqual(['domain', 'checked', 'present', 'names', 'notAfter', 'daysLeft', 'issuer', 'ca', 'note'])
     expect(Object.keys(report.services[0] ?? {})).toEqual(['name', 'state', 'health', 'containers', 'images', 'exitCode', 'expected'])
