@@ -2,7 +2,7 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { backupCronJob } from '../../lib/backup/cron.ts'
+import { backupCronJob, verifyCronFile, verifyCronJob } from '../../lib/backup/cron.ts'
 import { installCronJob } from '../../lib/cron/install.ts'
 import { cronEnvironment, cronMinute, renderCronFile } from '../../lib/cron/job.ts'
 import { SSL_RENEW_JOB } from '../../lib/ssl/cron.ts'
@@ -35,6 +35,15 @@ describe('cron jobs share one renderer', () => {
     expect(file).toContain("42 2 * * * root cd '/srv/aiko' && npx zx scripts/backup.mts --keep 14 --env-path '.env' >> '/var/log/aiko-db-backup.log' 2>&1\n")
     expect(file).toMatch(/^# AI-KO: daily database backup/)
     expect(backupCronJob(14).logFile).toBe('/var/log/aiko-db-backup.log')
+  })
+
+  it('renders the weekly verify on Sundays at 04:MM, in the file beside the daily one', () => {
+    const file = renderCronFile(verifyCronJob(), { ...input, minute: 9, logFile: verifyCronJob().logFile })
+    expect(file).toContain("9 4 * * 0 root cd '/srv/aiko' && npx zx scripts/backup.mts --verify --env-path '.env' >> '/var/log/aiko-backup-verify.log' 2>&1\n")
+    expect(verifyCronFile('/etc/cron.d/aiko-db-backup')).toBe('/etc/cron.d/aiko-db-backup-verify')
+    expect(cronMinute(verifyCronJob(), file)).toBe(9)
+    // A line of another day-of-week field is not this job's: its minute is not taken over.
+    expect(cronMinute(verifyCronJob(), '59 4 * * * root true\n9 4 * * 0 root x\n')).toBe(9)
   })
 
   it('keeps the minute of its own job only', () => {
