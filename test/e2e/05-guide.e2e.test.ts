@@ -44,7 +44,11 @@ const paths = {
   get cron() { return join(tmp, 'cron.d') },
   get curlHome() { return join(tmp, 'curl') },
   get ufwCalls() { return join(tmp, 'ufw-calls') },
+  get ssh() { return join(tmp, 'ssh') },
 }
+
+/** The off-site backup host of the guide: the SFTP stand-in, published on loopback only. */
+const SFTP = { name: `${GUIDE.project}-sftp`, port: GUIDE.httpPort + 22 }
 
 function overrides(): Override[] {
   const sets = [`HTTP_BIND=127.0.0.1`, `HTTP_PORT=${GUIDE.httpPort}`, `HTTPS_PORT=${GUIDE.httpsPort}`, `GRAFANA_PORT=${GUIDE.grafanaPort}`, 'ACME_DIRECTORY_URL=https://pebble:14000/dir']
@@ -53,6 +57,10 @@ function overrides(): Override[] {
     { why: 'the VPS folder is a temporary folder', pattern: /\/srv\/ai-ko/, replacement: paths.app },
     { why: 'the test domain (.test never resolves outside this machine)', pattern: /aiko\.mon-ecole\.fr/, replacement: GUIDE.domain },
     { why: 'loopback-only high ports and Pebble instead of Let\'s Encrypt', pattern: /npx zx scripts\/init-env\.mts(?! --check)/, replacement: `npx zx scripts/init-env.mts ${sets.map((set) => `--set ${set}`).join(' ')}` },
+    { why: 'restic is installed by .ci/setup-docker.sh: the test checks it is there', pattern: /apt-get install -y restic/, replacement: 'command -v restic' },
+    { why: "the backup key and known hosts in a temporary folder, not root's", pattern: /\/root\/\.ssh\//, replacement: `${paths.ssh}/` },
+    { why: 'the backup host is the SFTP stand-in on loopback', pattern: /sauvegarde\.mon-ecole\.fr/, replacement: '127.0.0.1' },
+    { why: "the backup host's SSH port is a loopback high port", pattern: /-p 23 /, replacement: `-p ${SFTP.port} ` },
     { why: 'cron files in a temporary folder, not /etc/cron.d', pattern: /scripts\/(init-ssl|backup)\.mts --install-cron/, replacement: `scripts/$1.mts --install-cron --cron-file ${paths.cron}/aiko-$1` },
   ]
 }
@@ -375,6 +383,55 @@ const steps: Step[] = [
     },
   },
   {
+    match: /^apt-get install -y restic\nssh-keygen /,
+    before: async () => {
+      await mkdir(paths.ssh, { recursive: true, mode: 0o700 })
+    },
+    check: async () => {
+      expect((await stat(join(paths.ssh, 'aiko_backup'))).mode & 0o777).toBe(0o600)
+      expect(await readFile(join(paths.ssh, 'aiko_backup.pub'), 'utf8')).toMatch(/^ssh-ed25519 /)
+    },
+  },
+  {
+    match: /^ssh-keyscan -p 23 sauvegarde\.mon-ecole\.fr .*\nnpx zx scripts\/init-env\.mts --set RESTIC_REPOSITORY=/,
+    before: async () => {
+      // The operator put the public key on the backup host: here, the host starts with it.
+      await runCommand('docker', ['rm', '-f', SFTP.name])
+      const key = (await readFile(join(paths.ssh, 'aiko_backup.pub'), 'utf8')).trim()
+      const started = await runCommand('docker', ['run', '-d', '--name', SFTP.name, '--label', `com.docker.compose.project=${GUIDE.project}`, '-p', `127.0.0.1:${SFTP.port}:22`, '-e', `AUTHORIZED_KEY=${key}`, 'aiko-standin/sftp:test'])
+      expect(started.code, started.stderr).toBe(0)
+      for (let i = 0; i < 50 && !(await runCommand('ssh-keyscan', ['-p', String(SFTP.port), '127.0.0.1'])).stdout.includes('ssh-ed25519'); i++) await new Promise((resolve) => setTimeout(resolve, 200))
+    },
+    check: async () => {
+      const env = await dotEnv()
+      expect(env['RESTIC_REPOSITORY']).toBe('sftp:restic@127.0.0.1:/srv/restic/aiko')
+      expect(env['RESTIC_PASSWORD']).toMatch(/^[A-Za-z0-9]{32}$/)
+      expect(await readFile(join(paths.ssh, 'aiko_backup_known_hosts'), 'utf8')).toContain('ssh-ed25519')
+    },
+  },
+  {
+    match: /^npx zx scripts\/backup\.mts --init-offsite\nnpx zx scripts\/backup\.mts\nnpx zx scripts\/backup\.mts --verify$/,
+    check: (result) => {
+      expect(result.stdout).toContain('created the repository sftp:restic@127.0.0.1:/srv/restic/aiko')
+      expect(result.stdout).toMatch(/copied the set off the server: snapshot [0-9a-f]{8} \(database, \.env, \d+ uploaded files\)/)
+      expect(result.stdout).toMatch(/verified off-site set [0-9a-f]{8} .*: it restores into a working database/)
+    },
+  },
+  {
+    match: /^npx zx scripts\/backup\.mts --restore-from-offsite latest$/,
+    answers: ['yes'],
+    before: async () => {
+      memo.marker = `written after the off-site copy ${Date.now()}`
+      await psql(`INSERT INTO levels (code, name) VALUES ('guide-offsite', '${memo.marker}')`)
+    },
+    check: async (result) => {
+      expect(result.stdout).toMatch(/restored set [0-9a-f]{8} \(database and uploads\): release \S+ serves again/)
+      expect(await psql(`SELECT count(*) FROM levels WHERE name = '${memo.marker}'`)).toBe('0')
+      expect(await psql(`SELECT count(*) FROM users WHERE email = '${(await dotEnv())['ADMIN_EMAIL']}'`)).toBe('1')
+      expect(await servedVersion()).toBe(await currentRelease())
+    },
+  },
+  {
     match: /^git pull\nnpm ci\nnpx zx scripts\/init-env\.mts$/,
     before: async () => {
       memo.published = await pushUpstream('a toolkit update with a new setting', async (dir) => {
@@ -413,6 +470,7 @@ describe('DEPLOYMENT_VPS_GUIDE.md, every command block in order', () => {
 
   afterAll(async () => {
     if (process.env['E2E_KEEP'] === '1') return
+    await runCommand('docker', ['rm', '-f', '-v', SFTP.name])
     await removeComposeProject(GUIDE.project)
     if (tmp === '') return
     await removeReleaseImages(join(paths.app, 'var'))
