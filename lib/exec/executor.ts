@@ -26,6 +26,8 @@ export interface CommandResult {
   skipped: boolean
   /** true when the command ran past its timeout and was killed. */
   timedOut?: boolean
+  /** The signal that ended the command, when one did. */
+  signal?: string
 }
 
 export type Runner = (command: Command) => Promise<CommandResult>
@@ -43,6 +45,13 @@ export interface ExecutorOptions {
   verbose: boolean
   output: Output
   runner?: Runner
+  /** Whether this process received SIGINT or SIGTERM (runMain's signal state); never by default. */
+  interrupted?: () => boolean
+}
+
+/** A child ended by the Ctrl-C (or SIGTERM) its whole process group received, as a shell reports it. */
+export function killedByStopSignal(result: CommandResult): boolean {
+  return result.signal === 'SIGINT' || result.signal === 'SIGTERM' || result.exitCode === 130 || result.exitCode === 143
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
@@ -69,7 +78,7 @@ export const zxRunner: Runner = async (command) => {
   const started = Date.now()
   const result: ProcessOutput = await shell`${file} ${args}`
   const timedOut = result.exitCode === null && Date.now() - started >= timeoutMs
-  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1, skipped: false, timedOut }
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1, skipped: false, timedOut, ...(result.signal === null ? {} : { signal: result.signal }) }
 }
 
 const TAIL_LINES = 15
@@ -86,7 +95,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
       return { stdout: '', stderr: '', exitCode: 0, skipped: true }
     }
     if (options.verbose) echo('$ ', command)
-    return runner(command)
+    const result = await runner(command)
+    // Ctrl-C reaches every process of the group: a read-only call it killed is made again, once,
+    // so the step under way can finish as promised (a change is never repeated: it may go on in a container).
+    if (!command.mutates && killedByStopSignal(result) && options.interrupted?.() === true) return runner(command)
+    return result
   }
 
   return {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { projectName, type ComposeTarget } from '../compose/commands.ts'
 import { readEnvFile } from '../env/load.ts'
 import { detectCompose } from '../compose/detect.ts'
+import { processSignals } from '../cli/signals.ts'
 import { createExecutor, type Executor } from '../exec/executor.ts'
 import { readCurrentRelease } from '../release/log.ts'
 import type { Output } from '../ui/output.ts'
@@ -35,7 +36,7 @@ export function varDirOf(environment: Readonly<Record<string, string | undefined
 
 export async function createStackContext(output: Output, options: StackOptions): Promise<StackContext> {
   const environment = options.environment ?? process.env
-  const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output })
+  const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output, interrupted: () => processSignals.pending !== undefined })
   const compose = await detectCompose(executor)
   const varDir = varDirOf(environment)
   const envValues = (await readEnvFile(options.envFile))?.values ?? {}

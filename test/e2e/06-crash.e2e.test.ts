@@ -217,10 +217,12 @@ describe('SIGINT finishes the step and exits 130; SIGHUP does not stop a deploy'
     const log = logFile === undefined ? '' : await readFile(logFile, 'utf8').catch(() => '')
     const release = /^\S+ info +release (\S+)$/m.exec(hungUp.stdout.join('\n'))?.[1]
     const current = await readCurrentRelease(E2E.varDir)
-    const served = await servedRelease()
+    // A request right after the exit may meet nginx's workers of the reload: the release must serve within seconds.
+    const serving = await waitUntilServing(release ?? '', 15_000)
+    const served = serving.last
     const state = await convergedProblems(ctx)
     await keepLog('sighup-reload-nginx', ['# stdout until the hang-up', ...hungUp.stdout, '# stderr', ...hungUp.stderr, `# log file ${logFile ?? '(none)'}`, log])
-    note += `exit ${hungUp.code ?? hungUp.signal}, first line "${hungUp.stdout[0] ?? ''}", log ${logFile === undefined ? 'not named' : `${log.length} bytes`}, release ${release} current ${current} served ${served}; ${seconds(Date.now() - caseStarted)}s`
+    note += `exit ${hungUp.code ?? hungUp.signal}, first line "${hungUp.stdout[0] ?? ''}", log ${logFile === undefined ? 'not named' : `${log.length} bytes`}, release ${release} current ${current} served ${served} after ${serving.seconds ?? '-'} s; ${seconds(Date.now() - caseStarted)}s`
     signalRows.push(`SIGHUP at "reload nginx": ${note}`)
     expect(hungUp.signalled, tail(hungUp.stdout, 8)).toBe(true)
     expect(hungUp.code).toBe(0)

@@ -4,11 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readBackupState } from '../../lib/backup/state.ts'
 import { readEnvFile } from '../../lib/env/load.ts'
-import { createStackContext, type StackContext } from '../../lib/stack/context.ts'
+import type { StackContext } from '../../lib/stack/context.ts'
 import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
-import { psql } from './helpers/deploy.ts'
 import { runCommand, runScript, type RunResult } from './helpers/run.ts'
-import { E2E, e2eContext, execIn, quietOutput } from './helpers/stack.ts'
+import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 /**
  * Backups of everything, off the server (issue 14): a restic repository on a real OpenSSH
@@ -47,9 +46,21 @@ const backup = (extra: string[] = [], env: Record<string, string> = {}): Promise
   runScript('backup', ['--env-path', E2E.envFile, '--yes', ...extra], { env, timeoutMs: 600_000 })
 const docker = (args: string[]) => runCommand('docker', args, { timeoutMs: 120_000 })
 
+/** The running container of a service of a project (compose calls would follow COMPOSE_PROJECT_NAME of this process). */
+async function serviceContainer(project: string, service: string): Promise<string> {
+  return (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`, '--filter', 'status=running'])).stdout.trim().split('\n')[0] ?? ''
+}
+
+/** One SQL string in the postgres container of a project (unaligned, tuples only), trimmed. */
+async function psqlOf(project: string, sql: string): Promise<string> {
+  const result = await docker(['exec', await serviceContainer(project, 'postgres'), 'sh', '-c', 'psql -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$1"', 'psql', sql])
+  expect(result.code, result.stderr).toBe(0)
+  return result.stdout.trim()
+}
+
 /** Every uploaded file of a backend container as "sha256  ./path" lines, sorted, and their owner. */
 async function uploadsOf(project: string): Promise<{ sums: string; owners: string }> {
-  const id = (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=backend', '--filter', 'status=running'])).stdout.trim().split('\n')[0] ?? ''
+  const id = await serviceContainer(project, 'backend')
   const sums = await docker(['exec', id, 'sh', '-c', 'cd /app/uploads && find . -type f -print0 | sort -z | xargs -0 sha256sum'])
   const owners = await docker(['exec', id, 'sh', '-c', 'cd /app/uploads && find . -type f -printf "%u\\n" | sort -u'])
   return { sums: sums.stdout, owners: owners.stdout.trim() }
@@ -72,6 +83,8 @@ async function commandLinesDuring(until: Promise<unknown>): Promise<{ samples: n
   }
   return { samples, leaks }
 }
+
+const USERS_DIGEST = "SELECT md5(string_agg(u::text, ',' ORDER BY u::text)) FROM users u"
 
 const expectNoSecret = (result: RunResult) => {
   expect(result.stdout + result.stderr).not.toContain(password)
@@ -166,10 +179,11 @@ describe('off-site backups with restic over SFTP', () => {
 
   it('disaster recovery: a brand-new project gets the .env, then the rows and the uploaded files back, byte-identical', async () => {
     const marker = `dr-${Date.now()}`
-    await psql(ctx, `CREATE TABLE IF NOT EXISTS dr_marker (note text); INSERT INTO dr_marker VALUES ('${marker}')`)
+    await psqlOf(E2E.project, `CREATE TABLE IF NOT EXISTS dr_marker (note text); INSERT INTO dr_marker VALUES ('${marker}')`)
     const taken = await backup()
     expect(taken.code, taken.stderr).toBe(0)
-    const origin = { users: await psql(ctx, 'SELECT md5(string_agg(u::text, \',\' ORDER BY u::text)) FROM users u'), marker: await psql(ctx, 'SELECT note FROM dr_marker'), uploads: await uploadsOf(E2E.project) }
+    const origin = { users: await psqlOf(E2E.project, USERS_DIGEST), marker: await psqlOf(E2E.project, 'SELECT note FROM dr_marker'), uploads: await uploadsOf(E2E.project) }
+    expect(origin.marker).toBe(marker)
 
     await rm(DR.workDir, { recursive: true, force: true })
     await mkdir(DR.workDir, { recursive: true })
@@ -196,15 +210,14 @@ describe('off-site backups with restic over SFTP', () => {
 
     const deployed = await runScript('deploy', ['--env-path', DR.envFile, '--yes', '--health-timeout', '120'], { env: drEnvironment, timeoutMs: 900_000 })
     expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0)
-    const drCtx = await createStackContext(quietOutput(), { envFile: DR.envFile, dryRun: false, verbose: false, environment: { ...process.env, ...drEnvironment } })
-    expect(await psql(drCtx, "SELECT to_regclass('public.dr_marker') IS NULL")).toBe('t')
+    expect(await psqlOf(DR.project, "SELECT to_regclass('public.dr_marker') IS NULL")).toBe('t')
 
     const second = await drBackup(['--restore-from-offsite', 'latest'])
     expect(second.code, second.stdout + second.stderr).toBe(0)
     expect(second.stdout).toMatch(/restored set [0-9a-f]{8} \(database and uploads\): release \S+ serves again/)
     expectNoSecret(second)
-    expect(await psql(drCtx, 'SELECT note FROM dr_marker')).toBe(origin.marker)
-    expect(await psql(drCtx, 'SELECT md5(string_agg(u::text, \',\' ORDER BY u::text)) FROM users u')).toBe(origin.users)
+    expect(await psqlOf(DR.project, 'SELECT note FROM dr_marker')).toBe(origin.marker)
+    expect(await psqlOf(DR.project, USERS_DIGEST)).toBe(origin.users)
     const restored = await uploadsOf(DR.project)
     expect(restored.sums).toBe(origin.uploads.sums)
     expect(restored.sums.split('\n').filter(Boolean)).toHaveLength(3)

@@ -36,6 +36,27 @@ describe('executor', () => {
     expect(output.lines).toEqual(['[dry-run] would run: docker compose up -d'])
   })
 
+  it('after Ctrl-C, a read-only call the signal killed runs once more; a change never does', async () => {
+    const calls: string[] = []
+    const killedOnce: Runner = async (command) => {
+      calls.push(formatArgv(command.argv))
+      return calls.length === 1 ? { stdout: '', stderr: '', exitCode: 1, skipped: false, signal: 'SIGINT' } : { stdout: 'ok', stderr: '', exitCode: 0, skipped: false }
+    }
+    let interrupted = true
+    const executor = createExecutor({ dryRun: false, verbose: false, output: recordingOutput(), runner: killedOnce, interrupted: () => interrupted })
+    expect((await executor.run(ps)).stdout).toBe('ok')
+    expect(calls).toEqual(['docker compose ps', 'docker compose ps'])
+
+    calls.length = 0
+    await expect(executor.run(up)).rejects.toThrow('command failed with exit code 1: docker compose up -d')
+    expect(calls).toEqual(['docker compose up -d'])
+
+    calls.length = 0
+    interrupted = false
+    expect((await executor.probe(ps)).exitCode).toBe(1)
+    expect(calls).toEqual(['docker compose ps'])
+  })
+
   it('really runs argv without a shell: metacharacters stay literal', async () => {
     const executor = createExecutor({ dryRun: false, verbose: false, output: recordingOutput() })
     const result = await executor.run({ argv: ['printf', '%s|', 'a b', '$HOME', '; rm -rf /'], mutates: false })
