@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { detectCompose } from '../compose/detect.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
@@ -5,7 +7,14 @@ import { runningNginx } from '../nginx/apply.ts'
 import { servableNginxMode } from '../ssl/nginx-mode.ts'
 import { PROJECT_DIR, type StackContext } from '../stack/context.ts'
 import { readGitState, type GitState } from './git.ts'
-import { certificateCheck, composeCheck, diskCheck, freeDiskBytes, freeMemoryBytes, memoryCheck, portCheck, type Check } from './preflight.ts'
+import { certificateCheck, composeCheck, diskCheck, freeDiskBytes, memLimits, memoryCheck, portCheck, readMemory, type Check } from './preflight.ts'
+import { BESIDE_SERVICES } from './converge-plan.ts'
+
+/** The memory limits of the services a switch starts beside the serving ones (docker-compose.yml). */
+async function switchMemoryNeed(): Promise<Record<string, number>> {
+  const limits = memLimits(await readFile(join(PROJECT_DIR, 'docker-compose.yml'), 'utf8'))
+  return Object.fromEntries(BESIDE_SERVICES.flatMap((service) => (limits[service] === undefined ? [] : [[service, limits[service]]])))
+}
 
 /** Every pre-check, all reported together before anything changes. */
 export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<GitState> {
@@ -14,7 +23,7 @@ export async function runPreflight(ctx: StackContext, env: AikoEnv): Promise<Git
   const checks: Check[] = [
     composeCheck(await detectCompose(ctx.executor)),
     diskCheck(await freeDiskBytes(PROJECT_DIR)),
-    memoryCheck(freeMemoryBytes()),
+    memoryCheck(await readMemory(), await switchMemoryNeed()),
     await portCheck(env.HTTP_BIND, env.HTTP_PORT, nginxUp),
     await portCheck(env.HTTP_BIND, env.HTTPS_PORT, nginxUp),
     { name: '.env', ok: true, detail: `valid (APP_ENV=${env.APP_ENV}, DOMAIN=${env.DOMAIN})` },
