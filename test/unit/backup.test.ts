@@ -59,7 +59,7 @@ describe('backup names and choices', () => {
 describe('database command builders', () => {
   it('dumps in custom format with the container credentials, never a password in argv', () => {
     expect(dumpCommand(target, '/tmp/aiko-backup-x.dump').argv.slice(6)).toEqual([
-      'exec', '-T', 'postgres', 'sh', '-c', 'pg_dump --format=custom --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /tmp/aiko-backup-x.dump',
+      'exec', '-T', 'postgres', 'sh', '-c', 'pg_dump --format=custom --compress=1 --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /tmp/aiko-backup-x.dump',
     ])
   })
 
