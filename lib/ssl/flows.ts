@@ -8,6 +8,7 @@ import { daysLeft, judgeCertificate, wantedNames, type CertificateInfo } from '.
 import { certbotShell, certonly, renew } from './certbot.ts'
 import { METRIC_FILE, renderExpiryMetric } from './metric.ts'
 import { acmeServer, planCertificate, RENEWAL_FORCED, type CertificateAction } from './plan.ts'
+import { aaaaProblems, observeIpv6 } from './ipv6.ts'
 import { checkReachability } from './reachability.ts'
 import { readCertificateState } from './state.ts'
 
@@ -65,9 +66,9 @@ async function request(ctx: StackContext, env: AikoEnv, plan: Exclude<Certificat
   const server = acmeServer(env)
   ctx.output.info(`${plan.action} the certificate: ${plan.reason}`)
   await ctx.output.step(`check that ${names.join(' and ')} reach this nginx`, async () => {
-    const failures = (await checkReachability(ctx, names)).filter((result) => !result.ok)
+    const failures = [...aaaaProblems(await observeIpv6(names)), ...(await checkReachability(ctx, names)).filter((result) => !result.ok)]
     if (failures.length > 0)
-      throw new ToolkitError(`${failures.map((f) => f.name).join(' and ')} do${failures.length === 1 ? 'es' : ''} not reach this server's nginx: no request was sent to the ACME server`, {
+      throw new ToolkitError(`${[...new Set(failures.map((f) => f.name))].join(' and ')} do${new Set(failures.map((f) => f.name)).size === 1 ? 'es' : ''} not reach this server's nginx: no request was sent to the ACME server`, {
         exitCode: ExitCode.precondition,
         details: failures.map((failure) => `- ${failure.name}: ${failure.reason}`),
         hint: `check that the DNS A/AAAA records of ${failures.map((f) => f.name).join(', ')} point to this server's public IP (dig +short NAME), that the firewall lets port 80 in, and that no other program holds port 80`,

@@ -5,6 +5,7 @@ import { cronMinute, renderCronFile } from '../../lib/cron/job.ts'
 import { SSL_RENEW_JOB } from '../../lib/ssl/cron.ts'
 import { renderExpiryMetric } from '../../lib/ssl/metric.ts'
 import { acmeServer, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING, parseRenewalServer, planCertificate } from '../../lib/ssl/plan.ts'
+import { aaaaProblems } from '../../lib/ssl/ipv6.ts'
 import { parseReachability } from '../../lib/ssl/reachability.ts'
 import { parseStateOutput } from '../../lib/ssl/state.ts'
 import { makeCertificate } from './helpers/certificates.ts'
@@ -112,5 +113,17 @@ describe('parsers and renderers', () => {
     const minute = cronMinute(SSL_RENEW_JOB, undefined)
     expect(minute).toBeGreaterThanOrEqual(0)
     expect(minute).toBeLessThan(60)
+  })
+})
+
+describe('AAAA records', () => {
+  it('names each AAAA record that is not an address of this server; no AAAA, or our own, is fine', () => {
+    expect(aaaaProblems({ aaaa: { 'aiko.fr': [], 'www.aiko.fr': ['2001:db8::7'] }, own: ['2001:DB8::7'] })).toEqual([])
+    expect(aaaaProblems({ aaaa: { 'aiko.fr': ['2001:db8::7'], 'www.aiko.fr': ['2001:db8:ffff::1', '2001:db8::7'] }, own: ['2001:db8::7'] })).toEqual([
+      { name: 'www.aiko.fr', ok: false, reason: "its AAAA record 2001:db8:ffff::1 is not an address of this server (its IPv6: 2001:db8::7); Let's Encrypt tries IPv6 first: delete the record at your DNS provider, or point it to this server" },
+    ])
+    expect(aaaaProblems({ aaaa: { 'aiko.fr': ['2001:db8::1', '2001:db8::2'] }, own: [] })[0]?.reason).toBe(
+      "its AAAA records 2001:db8::1, 2001:db8::2 are not an address of this server (it has no public IPv6); Let's Encrypt tries IPv6 first: delete the record at your DNS provider, or point it to this server",
+    )
   })
 })
