@@ -20,7 +20,7 @@ die() { printf '[setup-docker] ERROR: %s\n' "$*" >&2; exit 1; }
 # --- 1. packages --------------------------------------------------------------------
 # docker.io brings dockerd, containerd, runc and iptables; docker-compose is compose 1.29,
 # kept for AIKO_COMPOSE=v1 (compose v2 is installed in step 1b).
-PACKAGES=(docker.io docker-compose debootstrap curl openssl jq ca-certificates iproute2 procps testssl.sh bsdextrautils restic openssh-client)
+PACKAGES=(docker.io docker-compose debootstrap curl openssl jq ca-certificates iproute2 procps testssl.sh bsdextrautils restic openssh-client zstd util-linux iptables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
