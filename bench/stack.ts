@@ -24,7 +24,7 @@ export async function startBenchStack(): Promise<{ ctx: StackContext; env: AikoE
   await mkdir(BENCH.workDir, { recursive: true })
   const created = await runScript('init-env', ['--env-path', benchEnvFile, '--yes',
     '--set', `DOMAIN=${BENCH.domain}`, '--set', `LETSENCRYPT_EMAIL=ops@${BENCH.domain}`, '--set', `ADMIN_EMAIL=admin@${BENCH.domain}`,
-    '--set', 'HTTP_BIND=127.0.0.1', '--set', `HTTP_PORT=${BENCH.httpPort}`, '--set', `HTTPS_PORT=${BENCH.httpsPort}`,
+    '--set', 'HTTP_BIND=127.0.0.1', '--set', 'HTTP_BIND6=[::1]', '--set', `HTTP_PORT=${BENCH.httpPort}`, '--set', `HTTPS_PORT=${BENCH.httpsPort}`,
     '--set', 'ACME_DIRECTORY_URL=https://pebble:14000/dir'])
   if (created.code !== 0) throw new Error(created.stderr)
   const { env } = await loadEnv(benchEnvFile)

@@ -52,7 +52,7 @@ await runMain(async (out) => {
       ctx.executor.run({
         argv: ['npx', 'zx', 'scripts/init-env.mts', '--env-path', envFile, '--yes',
           '--set', 'DOMAIN=aiko.localhost', '--set', 'LETSENCRYPT_EMAIL=ops@aiko.localhost', '--set', 'ADMIN_EMAIL=admin@aiko.localhost',
-          '--set', 'HTTP_BIND=127.0.0.1', '--set', `HTTP_PORT=${httpPort}`, '--set', `HTTPS_PORT=${httpPort + 363}`],
+          '--set', 'HTTP_BIND=127.0.0.1', '--set', 'HTTP_BIND6=[::1]', '--set', `HTTP_PORT=${httpPort}`, '--set', `HTTPS_PORT=${httpPort + 363}`],
         mutates: true,
         cwd: PROJECT_DIR,
       }),

@@ -75,6 +75,13 @@ export function envSchema(appEnv: AppEnv) {
       ACME_DIRECTORY_URL: z.url({ protocol: /^https$/, error: 'ACME_DIRECTORY_URL must be an https:// URL of an ACME directory, or empty for Let\'s Encrypt' }).optional(),
       NGINX_MODE: z.enum(['http', 'https'], { error: 'NGINX_MODE must be http or https (init-ssl switches it to https)' }).default('http'),
       HTTP_BIND: z.union([z.ipv4(), z.ipv6()], { error: 'HTTP_BIND must be an IP address such as 0.0.0.0 (all) or 127.0.0.1' }).default('0.0.0.0'),
+      HTTP_BIND6: z
+        .string()
+        .default('[::]')
+        .refine(
+          (v) => (v.startsWith('[') && v.endsWith(']') && z.ipv6().safeParse(v.slice(1, -1)).success) || z.ipv4().safeParse(v).success,
+          'HTTP_BIND6 must be an IPv6 address in brackets such as [::] (all, the default) or [::1]; on a server without IPv6, the same IPv4 address as HTTP_BIND',
+        ),
       HTTP_PORT: port('HTTP_PORT', '80'),
       HTTPS_PORT: port('HTTPS_PORT', '443'),
       UPLOAD_MAX_SIZE: z.string().default('20m').refine((v) => /^\d+[kKmMgG]?$/.test(v), 'UPLOAD_MAX_SIZE must be a size such as 20m, 512k or 1g'),

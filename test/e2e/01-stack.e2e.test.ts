@@ -80,7 +80,7 @@ describe('the stack on a real Docker engine', () => {
     expect(await response.text()).toBe(`proof-${token}`)
   })
 
-  it('publishes only nginx, on 127.0.0.1: PostgreSQL, Redis and the apps are reachable only on the compose network', async () => {
+  it('publishes only nginx, on 127.0.0.1 and ::1 (HTTP_BIND, HTTP_BIND6): PostgreSQL, Redis and the apps are reachable only on the compose network', async () => {
     const states = await projectContainers(ctx)
     const inspect = JSON.parse((await ctx.executor.run({ argv: ['docker', 'inspect', ...states.map((s) => s.id)], mutates: false })).stdout) as {
       Config: { Labels: Record<string, string> }
@@ -89,9 +89,14 @@ describe('the stack on a real Docker engine', () => {
     const published = Object.fromEntries(
       inspect.map((item) => [item.Config.Labels['com.docker.compose.service'], Object.values(item.HostConfig.PortBindings ?? {}).flat().map((b) => `${b.HostIp}:${b.HostPort}`)]),
     )
-    expect(published['nginx']?.sort()).toEqual([`127.0.0.1:${E2E.httpPort}`, `127.0.0.1:${E2E.httpsPort}`].sort())
+    expect(published['nginx']?.sort()).toEqual([`127.0.0.1:${E2E.httpPort}`, `127.0.0.1:${E2E.httpsPort}`, `::1:${E2E.httpPort}`, `::1:${E2E.httpsPort}`].sort())
     for (const [service, bindings] of Object.entries(published)) if (service !== 'nginx') expect(bindings, service).toEqual([])
     expect((await execIn(ctx, 'backend', ['python3', '-c', 'import socket; socket.create_connection(("postgres", 5432), 3); print("ok")'])).trim()).toBe('ok')
+  })
+
+  it('serves IPv6 visitors too (the AAAA side): the API answers on [::1]', async () => {
+    const response = await fetch(`http://[::1]:${E2E.httpPort}/api/health`)
+    expect(response.status).toBe(200)
   })
 
   it('runs the application containers as a non-root user', async () => {

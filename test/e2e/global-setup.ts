@@ -23,7 +23,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     await ctx.executor.run({
       argv: ['npx', 'zx', 'scripts/init-env.mts', '--env-path', E2E.envFile, '--yes',
         '--set', `DOMAIN=${E2E.domain}`, '--set', `LETSENCRYPT_EMAIL=ops@${E2E.domain}`, '--set', `ADMIN_EMAIL=admin@${E2E.domain}`,
-        '--set', `ADMIN_PASSWORD=${E2E.operatorValue}`, '--set', 'HTTP_BIND=127.0.0.1', '--set', `ACME_DIRECTORY_URL=${E2E.acmeDirectory}`,
+        '--set', `ADMIN_PASSWORD=${E2E.operatorValue}`, '--set', 'HTTP_BIND=127.0.0.1', '--set', 'HTTP_BIND6=[::1]', '--set', `ACME_DIRECTORY_URL=${E2E.acmeDirectory}`,
         '--set', `HTTP_PORT=${E2E.httpPort}`, '--set', `HTTPS_PORT=${E2E.httpsPort}`],
       mutates: true,
       cwd: PROJECT_DIR,

@@ -14,7 +14,7 @@ describe('validateEnv', () => {
     if (!result.ok) return
     expect(result.env).toMatchObject({
       APP_ENV: 'production', TZ: 'Europe/Paris', DOMAIN_WWW: true, LETSENCRYPT_STAGING: false, NGINX_MODE: 'http',
-      HTTP_BIND: '0.0.0.0', HTTP_PORT: 80, HTTPS_PORT: 443, UPLOAD_MAX_SIZE: '20m', POSTGRES_USER: 'aiko', POSTGRES_DB: 'aiko',
+      HTTP_BIND: '0.0.0.0', HTTP_BIND6: '[::]', HTTP_PORT: 80, HTTPS_PORT: 443, UPLOAD_MAX_SIZE: '20m', POSTGRES_USER: 'aiko', POSTGRES_DB: 'aiko',
       NEXT_PUBLIC_API_URL: '/api', GUNICORN_WORKERS: 2, CELERY_CONCURRENCY: 2, GRAFANA_ADMIN_USER: 'admin', GRAFANA_PORT: 3001,
     })
     expect(result.env.ADMIN_PASSWORD).toBeUndefined()
@@ -37,6 +37,8 @@ describe('validateEnv', () => {
     ['ACME_DIRECTORY_URL', 'https://pebble:14000/dir', 'http://pebble/dir', 'https:// URL'],
     ['NGINX_MODE', 'https', 'ssl', 'http or https'],
     ['HTTP_BIND', '127.0.0.1', 'localhost', 'IP address'],
+    ['HTTP_BIND6', '[::1]', '::1', 'in brackets such as [::]'],
+    ['HTTP_BIND6', '0.0.0.0', '[localhost]', 'the same IPv4 address as HTTP_BIND'],
     ['HTTP_PORT', '8080', '70000', 'between 1 and 65535'],
     ['HTTPS_PORT', '8443', 'abc', 'between 1 and 65535'],
     ['UPLOAD_MAX_SIZE', '100m', '20 MB', 'such as 20m'],
