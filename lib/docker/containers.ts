@@ -88,6 +88,20 @@ export function listImageTags(repository: string, project?: string): Command {
   return { argv: ['docker', 'image', 'ls', repository, ...filter, '--format', '{{.Tag}}'], mutates: false }
 }
 
+/** BuildKit's cache and the classic builder's dangling (untagged) images older than `age`; never a tagged image. */
+export function pruneBuildLeftovers(age: string): Command[] {
+  return [
+    { argv: ['docker', 'builder', 'prune', '--force', '--filter', `until=${age}`], mutates: true, timeoutMs: 300_000 },
+    { argv: ['docker', 'image', 'prune', '--force', '--filter', `until=${age}`], mutates: true, timeoutMs: 300_000 },
+  ]
+}
+
+/** The "Total reclaimed space: 1.2GB" of a prune; undefined when nothing was freed. */
+export function reclaimed(stdout: string): string | undefined {
+  const size = /Total reclaimed space:\s*(\S+)/.exec(stdout)?.[1]
+  return size === undefined || /^0(\.0+)?B$/.test(size) ? undefined : size
+}
+
 export function removeImages(images: readonly string[]): Command {
   return { argv: ['docker', 'image', 'rm', ...images], mutates: true }
 }

@@ -1,5 +1,6 @@
 import { basename } from 'node:path'
 import { backupFile, pruneBackups } from '../backup/files.ts'
+import { pruneBuildLeftovers, reclaimed } from '../docker/containers.ts'
 import { composeBuild } from '../compose/commands.ts'
 import { databaseHasData } from '../db/data-state.ts'
 import { backupDatabase } from '../db/dump.ts'
@@ -131,4 +132,10 @@ export async function pruneReleases(ctx: StackContext, keep: number): Promise<vo
     ctx.output.info(`pruned the images of ${doomed.length} old release${doomed.length === 1 ? '' : 's'}: ${doomed.join(', ')}`)
   }
   if (!ctx.executor.dryRun) await pruneBackups(ctx.varDir, served.slice(0, keep))
+  // What the builds left: BuildKit's cache and the classic builder's untagged layers, older than a
+  // day (the next build still finds today's). Layers of the kept releases belong to their tags.
+  const freed = (await Promise.all(pruneBuildLeftovers(BUILD_CACHE_AGE).map((command) => ctx.executor.probe(command)))).map((result) => reclaimed(result.stdout))
+  if (freed.some((text) => text !== undefined)) ctx.output.info(`build cache pruned (older than ${BUILD_CACHE_AGE}): ${freed.filter((text) => text !== undefined).join(' + ')} reclaimed`)
 }
+
+export const BUILD_CACHE_AGE = '24h'

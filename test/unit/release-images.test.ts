@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { listImageTags, removeImages } from '../../lib/docker/containers.ts'
+import { listImageTags, pruneBuildLeftovers, reclaimed, removeImages } from '../../lib/docker/containers.ts'
 import { releaseImages, releasesToPrune } from '../../lib/release/images.ts'
 import { RELEASE_ID_PATTERN, releaseId } from '../../lib/release/log.ts'
 
@@ -34,6 +34,13 @@ describe('image commands', () => {
   it('lists the tags of a repository, or only those Compose v2 built for one project', () => {
     expect(argv(listImageTags('aiko-backend'))).toBe('docker image ls aiko-backend --format {{.Tag}}')
     expect(argv(listImageTags('aiko-backend', 'aiko'))).toBe('docker image ls aiko-backend --filter label=com.docker.compose.project=aiko --format {{.Tag}}')
+  })
+
+  it('prunes build leftovers older than a day, never a tagged image, and reads what was freed', () => {
+    expect(pruneBuildLeftovers('24h').map(argv)).toEqual(['docker builder prune --force --filter until=24h', 'docker image prune --force --filter until=24h'])
+    expect(reclaimed('Deleted build cache objects:\nabc\n\nTotal reclaimed space: 1.21GB\n')).toBe('1.21GB')
+    expect(reclaimed('Total reclaimed space: 0B\n')).toBeUndefined()
+    expect(reclaimed('')).toBeUndefined()
   })
 
   it('removes the images it is given', () => {
