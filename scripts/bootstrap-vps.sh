@@ -25,6 +25,8 @@ skip() { printf '[bootstrap] ok    %s (already done)\n' "$*"; }
 die() { printf '[bootstrap] ERROR: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf '[bootstrap] fix: %s\n' "$2" >&2; exit "${3:-1}"; }
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+# write_file PATH CONTENT: the folder made, the file replaced in one rename (never half-written).
+write_file() { mkdir -p "$(dirname "$1")"; printf '%s' "$2" >"$1.tmp"; mv "$1.tmp" "$1"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -78,9 +80,7 @@ elif [ -f "$daemon_json" ]; then
   say "WARN  $daemon_json exists without log limits: add \"log-opts\": {\"max-size\": \"10m\", \"max-file\": \"3\"} to it yourself (not overwritten)"
 else
   say "Docker keeps at most 3 x 10 MB of logs per container ($daemon_json)"
-  mkdir -p "$(dirname "$daemon_json")"
-  printf '{\n  "log-driver": "json-file",\n  "log-opts": { "max-size": "10m", "max-file": "3" }\n}\n' >"$daemon_json.tmp"
-  mv "$daemon_json.tmp" "$daemon_json"
+  write_file "$daemon_json" $'{\n  "log-driver": "json-file",\n  "log-opts": { "max-size": "10m", "max-file": "3" }\n}\n'
   if has_systemd; then systemctl restart docker; else say 'no systemd here: the limits apply when dockerd next starts'; fi
 fi
 if has_systemd; then
@@ -94,7 +94,7 @@ if [ "$(cat "$ROOT/etc/timezone" 2>/dev/null || true)" = "$TIMEZONE" ] && [ "$(r
 else
   say "time zone: $TIMEZONE (cron's hours are then the containers' hours)"
   ln -sfn "/usr/share/zoneinfo/$TIMEZONE" "$ROOT/etc/localtime"
-  printf '%s\n' "$TIMEZONE" >"$ROOT/etc/timezone"
+  write_file "$ROOT/etc/timezone" "$TIMEZONE"$'\n'
   if has_systemd; then systemctl restart cron >/dev/null 2>&1 || true; fi
 fi
 
@@ -116,8 +116,7 @@ else
   mkswap "$swapfile" >/dev/null
   if [ -z "$ROOT" ]; then swapon "$swapfile" || say 'WARN  swapon refused (a container or a chroot?): the swap file is used after the next reboot'; fi
   printf '/swapfile none swap sw 0 0\n' >>"$ROOT/etc/fstab"
-  mkdir -p "$ROOT/etc/sysctl.d"
-  printf 'vm.swappiness = 10\n' >"$ROOT/etc/sysctl.d/60-aiko-swap.conf"
+  write_file "$ROOT/etc/sysctl.d/60-aiko-swap.conf" $'vm.swappiness = 10\n'
   [ -n "$ROOT" ] || sysctl -q -p "$ROOT/etc/sysctl.d/60-aiko-swap.conf" || true
 fi
 
@@ -127,8 +126,7 @@ if grep -qs 'Unattended-Upgrade "1"' "$auto"; then
   skip 'automatic security updates'
 else
   say "automatic security updates (unattended-upgrades, daily; Docker's containers are not restarted by it)"
-  mkdir -p "$(dirname "$auto")"
-  printf 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n' >"$auto"
+  write_file "$auto" $'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
 fi
 
 # --- 6. rotation of the toolkit's cron logs -------------------------------------------------
@@ -137,8 +135,7 @@ if [ -f "$rotate" ]; then
   skip "log rotation ($rotate)"
 else
   say "log rotation of /var/log/aiko-*.log (weekly, 8 kept, compressed)"
-  mkdir -p "$(dirname "$rotate")"
-  printf '/var/log/aiko-*.log {\n    weekly\n    rotate 8\n    compress\n    delaycompress\n    missingok\n    notifempty\n    create 0640 root adm\n}\n' >"$rotate"
+  write_file "$rotate" $'/var/log/aiko-*.log {\n    weekly\n    rotate 8\n    compress\n    delaycompress\n    missingok\n    notifempty\n    create 0640 root adm\n}\n'
 fi
 
 # --- 7. firewall ----------------------------------------------------------------------------
