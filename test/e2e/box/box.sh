@@ -13,7 +13,7 @@
 # container would be simpler but cannot start on the machines this runs on.
 #
 #   box.sh create             rootfs (pristine trixie cached in /var/cache/aiko-box/), mounts,
-#                             netns, veth, NAT, resolv.conf, hostname
+#                             netns, veth, NAT, resolv.conf, hostname, the host's local CAs
 #   box.sh exec CMD...        runs a command as root in the box (one argument: a bash script;
 #                             several: one command, each argument kept as it is); stdin passes
 #   box.sh start-docker       starts the box's dockerd detached; waits until `docker info` answers
@@ -286,6 +286,19 @@ EOF
   chmod 755 "$d/usr/sbin/policy-rc.d"
   : >"$d/etc/machine-id"
   printf '%s\n' "$BOX_IP" >"$d/etc/aiko-box-ip"
+  # The host's own CAs (/usr/local/share/ca-certificates: e.g. a TLS-inspecting egress between
+  # this machine and the registries): the box reaches the Internet through the host, so it
+  # trusts them too. ca-certificates' postinst adds them to /etc/ssl/certs once it is installed
+  # (minbase has no ca-certificates; bootstrap-vps.sh installs it), and Debian's Node.js, npm
+  # included, reads that store.
+  local ca n=0
+  for ca in /usr/local/share/ca-certificates/*.crt; do
+    [ -f "$ca" ] || continue
+    mkdir -p "$d/usr/local/share/ca-certificates"
+    cp "$ca" "$d/usr/local/share/ca-certificates/"
+    n=$((n + 1))
+  done
+  [ "$n" -eq 0 ] || log "  $n CA certificate(s) of this host copied to the box's /usr/local/share/ca-certificates"
 }
 
 check_dns() {
@@ -305,7 +318,7 @@ cmd_create() {
   step "unpack rootfs into $BOX_DIR" unpack_rootfs
   step "network: netns $NS, veth $VETH_HOST $BOX_HOST_IP <-> eth0 $BOX_IP, NAT" setup_net
   step "mount + UTS namespaces: root = the box (pivot_root), /proc /dev /sys, tmpfs /run /tmp, hostname $BOX_NAME" setup_ns
-  step "configure: resolv.conf, apt sources, hosts, policy-rc.d" configure_box
+  step "configure: resolv.conf, apt sources, hosts, policy-rc.d, local CAs" configure_box
   step "DNS from the box" check_dns
   log "box $BOX_NAME ready at $BOX_IP, root $BOX_DIR ($(since "$t0") in all)"
 }
