@@ -7,6 +7,7 @@ import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
 import { type Override } from './helpers/guide.ts'
 import { guideBlocksOfRepo, guideBlockTests, guideSteps, publishWorkingTree, type GuideMemo, type GuideTarget } from './helpers/guide-steps.ts'
 import { runCommand, type RunResult } from './helpers/run.ts'
+import { portFromEnv } from './helpers/stack.ts'
 
 /**
  * DEPLOYMENT_VPS_GUIDE.md, run as an operator runs it: every fenced block in order, in one
@@ -16,15 +17,6 @@ import { runCommand, type RunResult } from './helpers/run.ts'
  * follows the same guide on a fresh Debian 13 box). A block with no step, or a step with no
  * block, fails.
  */
-/** A whole-number port from the environment, else the default. */
-function portFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const port = Number(raw)
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`${name}=${raw} is not a TCP port`)
-  return port
-}
-
 /** E2E_GUIDE_PROJECT and E2E_GUIDE_*_PORT run a second guide beside another one (e.g. another compose flavour's). */
 const GUIDE = {
   project: process.env['E2E_GUIDE_PROJECT'] || 'aiko-guide',

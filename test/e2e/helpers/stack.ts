@@ -4,7 +4,7 @@ import { createStackContext, PROJECT_DIR, type StackContext } from '../../../lib
 import { createOutput } from '../../../lib/ui/output.ts'
 
 /** A whole-number port from the environment (a second e2e stack beside the shared one), else the default. */
-function portFromEnv(name: string, fallback: number): number {
+export function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const port = Number(raw)
