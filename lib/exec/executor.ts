@@ -45,13 +45,13 @@ export interface ExecutorOptions {
   verbose: boolean
   output: Output
   runner?: Runner
-  /** Whether this process received SIGINT or SIGTERM (runMain's signal state); never by default. */
+  /** Whether this process received SIGINT, SIGTERM or SIGHUP (runMain's signal state); never by default. */
   interrupted?: () => boolean
 }
 
-/** A child ended by the Ctrl-C (or SIGTERM) its whole process group received, as a shell reports it. */
+/** A child ended by the Ctrl-C, SIGTERM or hang-up its whole process group received, as a shell reports it. */
 export function killedByStopSignal(result: CommandResult): boolean {
-  return result.signal === 'SIGINT' || result.signal === 'SIGTERM' || result.exitCode === 130 || result.exitCode === 143
+  return result.signal === 'SIGINT' || result.signal === 'SIGTERM' || result.signal === 'SIGHUP' || [129, 130, 143].includes(result.exitCode)
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
@@ -96,8 +96,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
     if (options.verbose) echo('$ ', command)
     const result = await runner(command)
-    // Ctrl-C reaches every process of the group: a read-only call it killed is made again, once,
-    // so the step under way can finish as promised (a change is never repeated: it may go on in a container).
+    // Ctrl-C and a hang-up reach every process of the group: a read-only call they killed is made
+    // again, once, so the step under way finishes as promised (a `docker ps` killed by a dropped SSH
+    // session must not read as "nginx is not running"); a change is never repeated: it may go on in a container.
     if (!command.mutates && killedByStopSignal(result) && options.interrupted?.() === true) return runner(command)
     return result
   }

@@ -36,7 +36,7 @@ export function varDirOf(environment: Readonly<Record<string, string | undefined
 
 export async function createStackContext(output: Output, options: StackOptions): Promise<StackContext> {
   const environment = options.environment ?? process.env
-  const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output, interrupted: () => processSignals.pending !== undefined })
+  const executor = createExecutor({ dryRun: options.dryRun, verbose: options.verbose, output, interrupted: () => processSignals.pending !== undefined || processSignals.hungUp })
   const compose = await detectCompose(executor)
   const varDir = varDirOf(environment)
   const envValues = (await readEnvFile(options.envFile))?.values ?? {}

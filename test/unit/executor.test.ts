@@ -51,6 +51,16 @@ describe('executor', () => {
     await expect(executor.run(up)).rejects.toThrow('command failed with exit code 1: docker compose up -d')
     expect(calls).toEqual(['docker compose up -d'])
 
+    // A dropped SSH session (SIGHUP to the group) is the same for a read-only call.
+    calls.length = 0
+    const hungUp: Runner = async (command) => {
+      calls.push(formatArgv(command.argv))
+      return calls.length === 1 ? { stdout: '', stderr: '', exitCode: 129, skipped: false } : { stdout: 'nginx-id', stderr: '', exitCode: 0, skipped: false }
+    }
+    const afterHangUp = createExecutor({ dryRun: false, verbose: false, output: recordingOutput(), runner: hungUp, interrupted: () => true })
+    expect((await afterHangUp.probe(ps)).stdout).toBe('nginx-id')
+    expect(calls).toEqual(['docker compose ps', 'docker compose ps'])
+
     calls.length = 0
     interrupted = false
     expect((await executor.probe(ps)).exitCode).toBe(1)
