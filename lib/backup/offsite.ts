@@ -21,12 +21,16 @@ const INIT_HINT = 'create it once with `npx zx scripts/backup.mts --init-offsite
 /** RESTIC_REPOSITORY for people to read: a password inside a URL (rest:https://user:pass@host) is hidden. */
 export const repositoryLabel = (repository: string) => repository.replace(/(\/\/[^/:@\s]+:)[^@\s]*@/, '$1***@')
 
-/** Fails early, by name, when the repository is missing or the password does not open it. */
-export async function ensureRepository(ctx: StackContext, repo: ResticRepo): Promise<void> {
+type RepositoryState = 'open' | 'missing'
+
+/**
+ * Opens the repository once (`restic cat config`): open, missing (a first run, or a wrong
+ * RESTIC_REPOSITORY), or an error naming what to check when the password or the key is refused.
+ */
+async function probeRepository(ctx: StackContext, repo: ResticRepo): Promise<RepositoryState> {
   const probe = await ctx.executor.probe(resticCatConfig(repo))
-  if (probe.exitCode === 0) return
-  if (isMissingRepository(probe.stderr))
-    throw new ToolkitError(`there is no restic repository at ${repositoryLabel(repo.repository)} (RESTIC_REPOSITORY)`, { exitCode: ExitCode.precondition, hint: INIT_HINT })
+  if (probe.exitCode === 0) return 'open'
+  if (isMissingRepository(probe.stderr)) return 'missing'
   throw new ToolkitError(`the restic repository ${repositoryLabel(repo.repository)} cannot be opened`, {
     exitCode: ExitCode.precondition,
     details: probe.stderr.trim().split('\n').slice(-5),
@@ -34,11 +38,15 @@ export async function ensureRepository(ctx: StackContext, repo: ResticRepo): Pro
   })
 }
 
+/** Fails early, by name, when the repository is missing or the password does not open it. */
+export async function ensureRepository(ctx: StackContext, repo: ResticRepo): Promise<void> {
+  if ((await probeRepository(ctx, repo)) === 'missing')
+    throw new ToolkitError(`there is no restic repository at ${repositoryLabel(repo.repository)} (RESTIC_REPOSITORY)`, { exitCode: ExitCode.precondition, hint: INIT_HINT })
+}
+
 /** `backup --init-offsite`: creates the repository, or says it is already there (idempotent). */
 export async function initRepository(ctx: StackContext, repo: ResticRepo): Promise<'created' | 'exists'> {
-  const probe = await ctx.executor.probe(resticCatConfig(repo))
-  if (probe.exitCode === 0) return 'exists'
-  if (!isMissingRepository(probe.stderr)) await ensureRepository(ctx, repo)
+  if ((await probeRepository(ctx, repo)) === 'open') return 'exists'
   await ctx.output.step(`create the restic repository at ${repositoryLabel(repo.repository)}`, () => ctx.executor.run(resticInit(repo)))
   return 'created'
 }
