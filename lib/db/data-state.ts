@@ -3,6 +3,7 @@ import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
+import { writeRedisConfig } from '../stack/redis-config.ts'
 import { waitForPostgres } from './wait.ts'
 
 /** Counts the tables outside PostgreSQL's own schemas: any data an application put there. */
@@ -24,6 +25,7 @@ export function parseTableCount(stdout: string): number {
  * from a container's state.
  */
 export async function databaseHasData(ctx: StackContext, env: AikoEnv, options: { timeoutMs: number }): Promise<boolean> {
+  await writeRedisConfig(ctx, env)
   await ctx.executor.run(composeUp(ctx.target, ['postgres', 'redis'], { noDeps: true, noRecreate: true }))
   if (ctx.executor.dryRun) return true
   await waitForPostgres(ctx, env, options)

@@ -11,6 +11,17 @@ import { NGINX_RELEASE_PATTERN } from './render.ts'
 
 export const SERVED_RELEASE_URL = 'http://127.0.0.1:8080/aiko-release'
 
+/**
+ * The site's own server block on its unpublished plain-HTTP port (site.conf: `listen 8081`),
+ * the same locations and upstreams visitors reach on 80/443. Checked from inside the nginx
+ * container, so without TLS: wget sends no server name to 127.0.0.1, which the default
+ * server's ssl_reject_handshake would refuse.
+ */
+export const SITE_CHECK_URL = 'http://127.0.0.1:8081/api/health'
+
+/** What the switch runs in the nginx container: GET /api/health as the site's own host. */
+export const siteCheckArgv = (domain: string): string[] => ['wget', '-q', '-T', '10', '-O', '/dev/null', '--header', `Host: ${domain}`, SITE_CHECK_URL]
+
 /** Asks the running nginx which release its loaded configuration proxies to, and whether in maintenance mode (read-only). */
 export function readServedRelease(nginxId: string): Command {
   return dockerExec(nginxId, ['wget', '-q', '-T', '5', '-O', '-', SERVED_RELEASE_URL], false)

@@ -3,6 +3,7 @@ import { removeContainers, startContainers, stopContainers, type ContainerState 
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import { renderNginxSite } from '../nginx/render.ts'
+import { siteCheckArgv } from '../nginx/served.ts'
 import { activateNginxFiles, stageNginxFiles, type PreviousFiles } from '../nginx/stage.ts'
 import { readNginxTemplates } from '../nginx/templates.ts'
 import { servableNginxMode } from '../ssl/nginx-mode.ts'
@@ -44,7 +45,7 @@ export async function switchToRelease(ctx: StackContext, env: AikoEnv, release: 
   }
   await recordServing(ctx, release)
   try {
-    await ctx.output.step('check the API through nginx', () => checkThroughNginx(ctx, env, mode))
+    await ctx.output.step('check the API through nginx', () => checkThroughNginx(ctx, env))
     await ctx.output.step('wait for the new worker to pass its healthcheck', () => waitUntilProbesPass(ctx, worker, options.healthTimeoutMs))
   } catch (error) {
     await pointNginxAt(ctx, env, mode, options.previous)
@@ -102,11 +103,9 @@ export async function pointNginxAt(ctx: StackContext, env: AikoEnv, mode: 'http'
   return activateNginxFiles(nginxContext(ctx), await stageRelease(ctx, env, mode, release, maintenance))
 }
 
-async function checkThroughNginx(ctx: StackContext, env: AikoEnv, mode: 'http' | 'https'): Promise<void> {
-  const https = mode === 'https'
-  const url = `${https ? 'https' : 'http'}://127.0.0.1/api/health`
+async function checkThroughNginx(ctx: StackContext, env: AikoEnv): Promise<void> {
   await ctx.executor.run({
-    ...composeExec(ctx.target, 'nginx', ['wget', '-q', '-T', '10', '-O', '/dev/null', '--header', `Host: ${env.DOMAIN}`, ...(https ? ['--no-check-certificate'] : []), url], { mutates: false }),
+    ...composeExec(ctx.target, 'nginx', siteCheckArgv(env.DOMAIN), { mutates: false }),
     timeoutMs: 60_000,
   })
 }

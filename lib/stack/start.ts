@@ -6,6 +6,7 @@ import { readNginxTemplates } from '../nginx/templates.ts'
 import { servableNginxMode } from '../ssl/nginx-mode.ts'
 import type { StackContext } from './context.ts'
 import { waitForHealthy } from './health.ts'
+import { writeRedisConfig } from './redis-config.ts'
 
 /** The release the compose calls of this context run: AIKO_RELEASE, else `latest` (compose's own default). */
 export const contextRelease = (ctx: Pick<StackContext, 'target'>): string => ctx.target.env['AIKO_RELEASE'] ?? 'latest'
@@ -30,6 +31,7 @@ export async function startStack(ctx: StackContext, env: AikoEnv, options: { tim
   await ctx.output.step(`render nginx config (${mode} mode)`, () => renderAndApplyNginx(ctx, env, mode, contextRelease(ctx)))
   // Built first: compose 1.29's `up --build` would try to pull the worker's image (the backend's, no build: section) before building it.
   await ctx.output.step('build the app images', () => ctx.executor.run({ ...composeBuild(ctx.target, ['backend', 'frontend']), timeoutMs: 60 * 60_000 }))
+  await writeRedisConfig(ctx, env)
   await ctx.output.step('start the stack', () => ctx.executor.run(composeUp(ctx.target)))
   if (ctx.executor.dryRun) return []
   return ctx.output.step('wait until every service is healthy', () => waitForHealthy(ctx, { timeoutMs: options.timeoutMs }))

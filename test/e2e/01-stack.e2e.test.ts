@@ -7,12 +7,12 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { composeConfig, composeDown, composeRun } from '../../lib/compose/commands.ts'
 import { ToolkitError } from '../../lib/errors.ts'
 import { loadEnv } from '../../lib/env/load.ts'
-import type { AikoEnv } from '../../lib/env/schema.ts'
+import { SECRET_NAMES, type AikoEnv } from '../../lib/env/schema.ts'
 import { projectContainers } from '../../lib/stack/health.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { renderAndApplyNginx, startStack } from '../../lib/stack/start.ts'
 import { runLoad } from './helpers/load.ts'
-import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
+import { E2E, e2eContext, execIn, siteRequest } from './helpers/stack.ts'
 
 let ctx: StackContext
 let env: AikoEnv
@@ -40,16 +40,16 @@ describe('the stack on a real Docker engine', () => {
   })
 
   it('serves the front end and the API through nginx', async () => {
-    const page = await fetch(`${baseUrl}/`)
+    const page = await siteRequest(`/`)
     expect(page.status).toBe(200)
     expect(await page.text()).toContain('AI-KO')
-    const health = await fetch(`${baseUrl}/api/health`)
+    const health = await siteRequest(`/api/health`)
     expect(health.status).toBe(200)
     expect(await health.json()).toMatchObject({ status: 'ok' })
   })
 
   it('sends the security headers', async () => {
-    const response = await fetch(`${baseUrl}/`)
+    const response = await siteRequest(`/`)
     expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN')
     expect(response.headers.get('x-content-type-options')).toBe('nosniff')
     expect(response.headers.get('referrer-policy')).toBe('strict-origin-when-cross-origin')
@@ -59,10 +59,42 @@ describe('the stack on a real Docker engine', () => {
     expect(response.headers.get('strict-transport-security')).toBeNull()
   })
 
+  it('answers only its own names: any other Host gets the connection closed, and the app sees no client-made forwarding header', async () => {
+    for (const host of ['127.0.0.1', 'other.example', `${E2E.domain}.other.example`]) {
+      await expect(siteRequest('/api/health', { host }), host).rejects.toThrow(/socket hang up|ECONNRESET/)
+    }
+    const response = await siteRequest('/api/forwarded', { headers: { 'x-forwarded-host': 'other.example', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } })
+    expect(response.status).toBe(200)
+    const seen = (await response.json()) as Record<string, string | null>
+    expect(seen).toMatchObject({ 'Host': E2E.domain, 'X-Forwarded-Host': E2E.domain, 'X-Forwarded-Proto': 'http' })
+    expect(seen['X-Forwarded-For']).toBe(seen['X-Real-IP'])
+    expect(seen['X-Forwarded-For']).not.toContain('203.0.113.9')
+  })
+
+  it('keeps every secret of .env out of every container\'s command line, and Redis still asks for its password', async () => {
+    const written = parseDotenv(await readFile(E2E.envFile))
+    const secrets = SECRET_NAMES.map((name) => written[name]).filter((value): value is string => value !== undefined && value.length >= 8)
+    expect(secrets.length).toBeGreaterThanOrEqual(5)
+    const states = await projectContainers(ctx)
+    const inspect = JSON.parse((await ctx.executor.run({ argv: ['docker', 'inspect', ...states.map((s) => s.id)], mutates: false })).stdout) as {
+      Name: string
+      Path: string
+      Args: string[]
+      Config: { Cmd: string[] | null; Entrypoint: string[] | null; Healthcheck?: { Test?: string[] } }
+    }[]
+    expect(inspect).toHaveLength(states.length)
+    for (const item of inspect) {
+      const commandLine = JSON.stringify([item.Path, item.Args, item.Config.Cmd, item.Config.Entrypoint, item.Config.Healthcheck?.Test ?? null])
+      for (const secret of secrets) expect(commandLine.includes(secret), item.Name).toBe(false)
+    }
+    expect((await execIn(ctx, 'redis', ['sh', '-c', 'env -u REDISCLI_AUTH redis-cli ping 2>&1; true'])).trim()).toMatch(/NOAUTH/)
+    expect((await execIn(ctx, 'redis', ['redis-cli', 'ping'])).trim()).toBe('PONG')
+  })
+
   it('answers 429 to a burst on the login route', async () => {
     const statuses = await Promise.all(
       Array.from({ length: 30 }, () =>
-        fetch(`${baseUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":"nobody@aiko.test","password":"wrong"}' }).then((r) => r.status),
+        siteRequest('/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":"nobody@aiko.test","password":"wrong"}' }).then((r) => r.status),
       ),
     )
     // The burst allowance lets the first requests through to the backend; the rest get 429.
@@ -75,7 +107,7 @@ describe('the stack on a real Docker engine', () => {
     await ctx.executor.run(
       composeRun(ctx.target, 'certbot', ['-c', `mkdir -p /var/www/certbot/.well-known/acme-challenge && printf %s "$0" > /var/www/certbot/.well-known/acme-challenge/${token}`, `proof-${token}`], { mutates: true, entrypoint: 'sh' }),
     )
-    const response = await fetch(`${baseUrl}/.well-known/acme-challenge/${token}`)
+    const response = await siteRequest(`/.well-known/acme-challenge/${token}`)
     expect(response.status).toBe(200)
     expect(await response.text()).toBe(`proof-${token}`)
   })
@@ -95,7 +127,7 @@ describe('the stack on a real Docker engine', () => {
   })
 
   it('serves IPv6 visitors too (the AAAA side): the API answers on [::1]', async () => {
-    const response = await fetch(`http://[::1]:${E2E.httpPort}/api/health`)
+    const response = await siteRequest('/api/health', { address: '::1' })
     expect(response.status).toBe(200)
   })
 
@@ -140,7 +172,7 @@ describe('the stack on a real Docker engine', () => {
     expect(report.sent).toBeGreaterThan(0)
     expect(report.rawFailed).toBe(0)
     expect(report.statuses[200]).toBe(report.sent)
-    expect((await fetch(`${baseUrl}/`)).status).toBe(200)
+    expect((await siteRequest(`/`)).status).toBe(200)
   })
 
   it('keeps the data of its volumes across down and up', async () => {
@@ -149,6 +181,6 @@ describe('the stack on a real Docker engine', () => {
     expect(await projectContainers(ctx)).toEqual([])
     await startStack(ctx, env, { timeoutMs: 300_000 })
     expect((await psql('SELECT note FROM e2e_persist')).trim()).toBe('survives')
-    expect((await fetch(`${baseUrl}/api/health`)).status).toBe(200)
+    expect((await siteRequest(`/api/health`)).status).toBe(200)
   })
 })

@@ -82,6 +82,21 @@ describe('init-ssl against Pebble with the real certbot and nginx', () => {
     expect(challenge.stdout).toBe(`${token} 200`)
   })
 
+  it('answers no other name: no TLS handshake without the site\'s server name, HTTP closed for another host', async () => {
+    // curl to the IP address sends no server name; --resolve sends the foreign one.
+    const byAddress = await runCommand('curl', ['-sS', '-k', '-o', '/dev/null', `https://127.0.0.1:${E2E.httpsPort}/api/health`])
+    const foreign = await runCommand('curl', ['-sS', '-k', '-o', '/dev/null', '--resolve', `other.example:${E2E.httpsPort}:127.0.0.1`, `https://other.example:${E2E.httpsPort}/api/health`])
+    for (const refused of [byAddress, foreign]) {
+      // 35: the TLS handshake failed (nginx's ssl_reject_handshake: an "unrecognized name" alert).
+      expect(refused.code, refused.stderr).toBe(35)
+    }
+    const plain = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: other.example', `${baseUrl}/api/health`])
+    // 52: empty reply (444 closes the connection); no redirect to https://other.example.
+    expect(plain.code, plain.stderr).toBe(52)
+    const own = await runCommand('curl', ['-sS', '--cacert', rootCa, ...resolveFlags, '-o', '/dev/null', '-w', '%{http_code}', `${https}/api/health`])
+    expect(own.stdout).toBe('200')
+  })
+
   it('refuses a domain that does not reach this nginx before any ACME request', async () => {
     const orders = await pebbleOrders()
     const result = await initSsl(['--force'], await envWith({ DOMAIN: 'elsewhere.test' }))

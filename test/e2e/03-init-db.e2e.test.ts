@@ -12,7 +12,7 @@ import { SECRET_NAMES } from '../../lib/env/schema.ts'
 import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { waitForHealthy } from '../../lib/stack/health.ts'
 import { runCommand, runScript, type RunResult } from './helpers/run.ts'
-import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
+import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 let ctx: StackContext
 let workDir: string
@@ -29,8 +29,9 @@ const psql = async (sql: string): Promise<string> =>
 /** The API through nginx: HTTPS once 02-ssl has switched it (plain HTTP then answers 308). */
 async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const https = /^NGINX_MODE=https$/m.test(await readFile(E2E.envFile, 'utf8'))
-  const url = https ? `https://${E2E.domain}:${E2E.httpsPort}${path}` : `${baseUrl}${path}`
-  const args = ['-sS', '-k', '--resolve', `${E2E.domain}:${E2E.httpsPort}:127.0.0.1`, '-X', method, '-w', '\n%{http_code}']
+  const port = https ? E2E.httpsPort : E2E.httpPort
+  const url = `${https ? 'https' : 'http'}://${E2E.domain}:${port}${path}`
+  const args = ['-sS', '-k', '--resolve', `${E2E.domain}:${port}:127.0.0.1`, '-X', method, '-w', '\n%{http_code}']
   if (body !== undefined) {
     const file = join(workDir, 'body.json')
     await writeFile(file, JSON.stringify(body), { mode: 0o600 })

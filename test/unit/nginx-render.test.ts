@@ -98,7 +98,7 @@ describe('renderNginxSite: http mode', () => {
 
   it('serves the app on port 80 only, without TLS or HSTS', () => {
     const site = renderNginxSite(base, templates)['site.conf']
-    expect(site).toMatch(/listen 80 default_server;/)
+    expect(serverBlock(site, /listen 80;/)).toMatch(/^    listen 80;\n    listen 8081;\n    server_name aiko\.example\.fr www\.aiko\.example\.fr;$/m)
     expect(site).not.toMatch(/443/)
     expect(site).not.toMatch(/^\s*ssl_|listen [^;]*ssl/m)
     expect(site).not.toMatch(/Strict-Transport-Security/)
@@ -125,7 +125,7 @@ describe('renderNginxSite: https mode', () => {
   })
 
   it('redirects port 80 with 308, except the ACME challenges', () => {
-    const port80 = serverBlock(renderNginxSite(https, templates)['site.conf'], /listen 80 /)
+    const port80 = serverBlock(renderNginxSite(https, templates)['site.conf'], /listen 80;/)
     expect(port80).toContain('include /etc/nginx/snippets/acme-challenge.conf;')
     expect(port80).toMatch(/location \/ \{\s+return 308 https:\/\/\$host\$request_uri;\s+\}/)
     expect(port80).not.toMatch(/proxy_pass/)
@@ -134,8 +134,8 @@ describe('renderNginxSite: https mode', () => {
 
   it('serves TLS 1.2/1.3 with http2, HSTS and the domain certificate on 443', () => {
     const site = renderNginxSite(https, templates)['site.conf']
-    const port443 = serverBlock(site, /listen 443 /)
-    expect(port443).toMatch(/listen 443 ssl http2 default_server;/)
+    const port443 = serverBlock(site, /listen 443 ssl http2;/)
+    expect(port443).toMatch(/^    listen 443 ssl http2;\n    listen 8081;\n    server_name aiko\.example\.fr www\.aiko\.example\.fr;$/m)
     expect(port443).toContain('ssl_certificate /etc/letsencrypt/live/aiko.example.fr/fullchain.pem;')
     expect(port443).toContain('ssl_certificate_key /etc/letsencrypt/live/aiko.example.fr/privkey.pem;')
     expect(port443).toContain('include /etc/nginx/snippets/ssl-params.conf;')
@@ -199,11 +199,36 @@ describe('renderNginxSite: the release nginx proxies to', () => {
   })
 })
 
+describe('renderNginxSite: only the site\'s own names reach the app', () => {
+  it('closes HTTP requests for any other host without an answer (http mode)', () => {
+    expect(serverBlock(renderNginxSite(base, templates)['site.conf'], /default_server/)).toBe(
+      '\n    listen 80 default_server;\n    server_name _;\n    return 444;\n}\n\n',
+    )
+  })
+
+  it('closes HTTP requests and refuses TLS handshakes for any other name (https mode)', () => {
+    const site = renderNginxSite({ ...base, mode: 'https' }, templates)['site.conf']
+    expect(serverBlock(site, /default_server/)).toBe(
+      '\n    listen 80 default_server;\n    listen 443 ssl http2 default_server;\n    server_name _;\n    ssl_reject_handshake on;\n    return 444;\n}\n\n# Port 80: ACME challenges (renewals) and a permanent redirect for everything else.\n',
+    )
+    // Exactly one default server per port, and it is that one.
+    expect(site.match(/default_server/g)).toHaveLength(2)
+  })
+
+  it('lets the toolkit check the site on the unpublished port 8081, in both modes', () => {
+    for (const mode of ['http', 'https'] as const) {
+      const site = renderNginxSite({ ...base, mode }, templates)['site.conf']
+      expect(site.match(/listen 8081;/g), mode).toHaveLength(1)
+      expect(serverBlock(site, /listen 8081;/), mode).toMatch(/proxy_pass http:\/\/\$aiko_backend_upstream;/)
+    }
+  })
+})
+
 describe('renderNginxSite: maintenance mode', () => {
   const modes = ['http', 'https'] as const
   /** The server { } block that proxies to the app: port 80 in http mode, 443 in https mode. */
   const appServer = (mode: 'http' | 'https', maintenance: boolean) =>
-    serverBlock(renderNginxSite({ ...base, mode, maintenance }, templates)['site.conf'], mode === 'https' ? /listen 443 / : /listen 80 /)
+    serverBlock(renderNginxSite({ ...base, mode, maintenance }, templates)['site.conf'], mode === 'https' ? /listen 443 ssl http2;/ : /listen 80;/)
 
   it('sets $aiko_maintenance to "1" or "0" in upstreams.conf, off by default, and changes nothing else', () => {
     const off = renderNginxSite(base, templates)['upstreams.conf']
@@ -239,9 +264,9 @@ describe('renderNginxSite: maintenance mode', () => {
     for (const mode of modes) {
       const site = renderNginxSite({ ...base, mode, maintenance: true }, templates)['site.conf']
       // The snippet is included at server level, outside any location that returns 503.
-      expect(serverBlock(site, /listen 80 /)).toMatch(/^    include \/etc\/nginx\/snippets\/acme-challenge\.conf;$/m)
+      expect(serverBlock(site, /listen 80;/)).toMatch(/^    include \/etc\/nginx\/snippets\/acme-challenge\.conf;$/m)
     }
-    const port80 = serverBlock(renderNginxSite({ ...base, mode: 'https', maintenance: true }, templates)['site.conf'], /listen 80 /)
+    const port80 = serverBlock(renderNginxSite({ ...base, mode: 'https', maintenance: true }, templates)['site.conf'], /listen 80;/)
     expect(port80).not.toMatch(/aiko_maintenance|503/)
   })
 

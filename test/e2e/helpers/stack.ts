@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path'
+import { request as httpRequest } from 'node:http'
 import { composeExec, type ComposeTarget } from '../../../lib/compose/commands.ts'
 import { createStackContext, PROJECT_DIR, type StackContext } from '../../../lib/stack/context.ts'
 import { createOutput } from '../../../lib/ui/output.ts'
@@ -60,3 +61,31 @@ export async function execIn(ctx: StackContext, service: string, argv: readonly 
 }
 
 export type { ComposeTarget }
+
+/**
+ * One plain-HTTP request to the e2e nginx as a visitor of the site: to 127.0.0.1, with the
+ * site's Host (nginx closes requests for any other host without an answer). Node's fetch
+ * cannot set Host, hence node:http; the answer comes back as a standard Response.
+ */
+export function siteRequest(path: string, init: { method?: string; headers?: Record<string, string>; body?: string; host?: string; address?: string; port?: number } = {}): Promise<Response> {
+  return new Promise((resolveResponse, reject) => {
+    const request = httpRequest(
+      { host: init.address ?? '127.0.0.1', port: init.port ?? E2E.httpPort, path, method: init.method ?? 'GET', headers: { ...init.headers, host: init.host ?? E2E.domain }, timeout: 15_000 },
+      (response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (chunk: Buffer) => chunks.push(chunk))
+        response.on('error', reject)
+        response.on('end', () => {
+          const headers = new Headers()
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, item)
+          }
+          resolveResponse(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 0, headers }))
+        })
+      },
+    )
+    request.on('timeout', () => request.destroy(new Error(`no answer to ${path} within 15 s`)))
+    request.on('error', reject)
+    request.end(init.body)
+  })
+}
