@@ -5,7 +5,7 @@ import type { Command } from '../exec/executor.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
-import { isMissingRepository, parseBackupSummary, parseSnapshots, pickSnapshot, resticBackup, resticCatConfig, resticForget, resticInit, resticRestore, resticSnapshots, type ResticRepo, type ResticSnapshot } from './restic.ts'
+import { isMissingRepository, parseBackupSummary, parseSnapshots, pickSnapshot, resticBackup, resticCatConfig, resticForget, resticInit, resticRestore, resticSnapshots, resticUnlock, type ResticRepo, type ResticSnapshot } from './restic.ts'
 import { freshSetFolder, readManifest, setProblems, SET_FILES, writeManifest, type SetManifest } from './set.ts'
 import { recordBackupState } from './state.ts'
 
@@ -38,10 +38,15 @@ async function probeRepository(ctx: StackContext, repo: ResticRepo): Promise<Rep
   })
 }
 
-/** Fails early, by name, when the repository is missing or the password does not open it. */
+/**
+ * Fails early, by name, when the repository is missing or the password does not open it; then
+ * removes the locks a killed run of this server left (restic unlock: stale locks only, never
+ * those of a restic still running), so the next backup, prune or check is not refused.
+ */
 export async function ensureRepository(ctx: StackContext, repo: ResticRepo): Promise<void> {
   if ((await probeRepository(ctx, repo)) === 'missing')
     throw new ToolkitError(`there is no restic repository at ${repositoryLabel(repo.repository)} (RESTIC_REPOSITORY)`, { exitCode: ExitCode.precondition, hint: INIT_HINT })
+  await ctx.executor.run(resticUnlock(repo))
 }
 
 /** `backup --init-offsite`: creates the repository, or says it is already there (idempotent). */

@@ -48,6 +48,14 @@ function restic(repo: ResticRepo, args: readonly string[], mutates: boolean): Co
   return { argv: ['restic', ...options, ...args], env: repo.env, mutates, timeoutMs: RESTIC_TIMEOUT_MS }
 }
 
+/**
+ * Removes the stale locks only: those of a restic process of this host that is gone (a run
+ * killed by SIGKILL, the OOM killer or a reboot) and those older than 30 minutes. Without it,
+ * the lock a killed `restic backup` leaves makes every later `forget --prune` and `check`
+ * (exclusive) fail with "repository is already locked" until someone runs it by hand.
+ */
+export const resticUnlock = (repo: ResticRepo): Command => restic(repo, ['unlock'], true)
+
 /** Creates the repository (its keys are made from RESTIC_PASSWORD). */
 export const resticInit = (repo: ResticRepo): Command => restic(repo, ['init'], true)
 

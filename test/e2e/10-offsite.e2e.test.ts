@@ -6,6 +6,8 @@ import { readBackupState } from '../../lib/backup/state.ts'
 import { readEnvFile } from '../../lib/env/load.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
+import { publishedBase, runAndSignalAtStep } from './helpers/crash.ts'
+import { runMixedLoad } from './helpers/load.ts'
 import { runCommand, runScript, type RunResult } from './helpers/run.ts'
 import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
@@ -176,6 +178,43 @@ describe('off-site backups with restic over SFTP', () => {
     expect(report.verify?.ok).toBe(true)
     expect(report.problems.filter((problem) => problem.check === 'offsite' || problem.check === 'verify')).toEqual([])
   })
+
+  // SIGKILL (the OOM killer, a power cut) at each step of the off-site copy and of --verify,
+  // under load: the site keeps serving, and the next plain run of the same command succeeds and
+  // leaves nothing behind (staged or restored copies of the .env, a throwaway PostgreSQL, a
+  // restic lock that would refuse every later prune and check).
+  const killPoints = [
+    { args: [], step: 'stage the backup set' },
+    { args: [], step: 'copy the set off the server' },
+    { args: [], step: 'keep 7 daily' },
+    { args: ['--verify'], step: 'check the structure of the off-site repository' },
+    { args: ['--verify'], step: 'restore set ' },
+    { args: ['--verify'], step: 'start a throwaway PostgreSQL' },
+    { args: ['--verify'], step: 'check the restored database' },
+  ] as const
+  for (const point of killPoints) {
+    it(`backup ${point.args.join(' ')} killed at "${point.step.trim()}": the site keeps serving, the next plain run succeeds and leaves nothing behind`, async () => {
+      const args = ['--env-path', E2E.envFile, '--yes', ...point.args]
+      const work = (async () => {
+        const killed = await runAndSignalAtStep('backup', args, { step: point.step, signal: 'SIGKILL', timeoutMs: 300_000 })
+        return { killed, rerun: killed.signalled ? await backup([...point.args]) : undefined }
+      })()
+      const load = await runMixedLoad(await publishedBase(), work, { maxMs: 600_000 })
+      const { killed, rerun } = await work
+      expect(killed.signalled, `never printed "step  ${point.step}": ${killed.stdout.slice(-5).join(' | ')} ${killed.stderr.slice(-5).join(' | ')}`).toBe(true)
+      expect(rerun?.code, `${rerun?.stdout ?? ''}${rerun?.stderr ?? ''}`).toBe(0)
+      expect(rerun?.stdout).toMatch(point.args.length === 0 ? /copied the set off the server: snapshot [0-9a-f]{8}/ : /verified off-site set [0-9a-f]{8}/)
+      if (rerun !== undefined) expectNoSecret(rerun)
+      expect(load.api.sent + load.web.sent).toBeGreaterThan(20)
+      expect(load.api.failedAfterRetry + load.web.failedAfterRetry, JSON.stringify({ api: load.api.statuses, web: load.web.statuses })).toBe(0)
+      await expect(readdir(join(E2E.varDir, 'offsite-set'))).rejects.toThrow(/ENOENT/)
+      await expect(readdir(join(E2E.varDir, 'offsite-restore'))).rejects.toThrow(/ENOENT/)
+      expect((await docker(['ps', '-aq', '--filter', 'label=io.aiko.scratch=verify'])).stdout.trim()).toBe('')
+      const locks = await runCommand('restic', ['--option', `sftp.command=${sftpCommand}`, 'list', 'locks', '--no-lock'], { env: { RESTIC_REPOSITORY: repository, RESTIC_PASSWORD: password } })
+      expect(locks.code, locks.stderr).toBe(0)
+      expect(locks.stdout.trim()).toBe('')
+    }, 900_000)
+  }
 
   it('disaster recovery: a brand-new project gets the .env, then the rows and the uploaded files back, byte-identical', async () => {
     const marker = `dr-${Date.now()}`

@@ -14,6 +14,7 @@ import {
   resticRepo,
   resticRestore,
   resticSnapshots,
+  resticUnlock,
 } from '../../lib/backup/restic.ts'
 import { formatArgv } from '../../lib/exec/executor.ts'
 import { ToolkitError } from '../../lib/errors.ts'
@@ -38,6 +39,7 @@ describe('restic command builders', () => {
   it('every command, whole', () => {
     expect(line(resticInit(sftp))).toBe(`${SFTP_OPTION} init`)
     expect(line(resticCatConfig(s3))).toBe('restic cat config')
+    expect(line(resticUnlock(sftp))).toBe(`${SFTP_OPTION} unlock`)
     expect(line(resticBackup(sftp, '/srv/aiko/var/offsite-set', 'aiko.fr'))).toBe(`${SFTP_OPTION} backup --json --tag aiko --host aiko.fr /srv/aiko/var/offsite-set`)
     expect(line(resticForget(sftp, 'aiko.fr'))).toBe(`${SFTP_OPTION} forget --tag aiko --host aiko.fr --group-by host,tags --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune`)
     expect(line(resticSnapshots(s3, 'aiko.fr'))).toBe('restic snapshots --json --tag aiko --host aiko.fr')
