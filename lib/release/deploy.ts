@@ -72,7 +72,7 @@ export async function deployRelease(ctx: StackContext, env: AikoEnv, options: De
       throw migratedThenFailed(error, serving, options.release)
     }
   })
-  await pruneReleases(ctx, options.keepReleases)
+  await ctx.output.step(`prune old releases (keep ${options.keepReleases}) and build leftovers`, () => pruneReleases(ctx, options.keepReleases))
 }
 
 /** Under --dry-run the images are still built (nothing that serves changes): the release's migrations can only be read from its image. */

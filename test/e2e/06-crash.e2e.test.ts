@@ -46,11 +46,13 @@ const DEPLOY_STEPS = [
   'wait for the new worker to pass its healthcheck',
   'drain and stop the old release',
   'swap celery beat',
+  'prune old releases',
 ] as const
-const ROLLBACK_STEPS = DEPLOY_STEPS.slice(DEPLOY_STEPS.indexOf('start the new release beside the old one'))
+// A rollback builds nothing and prunes nothing.
+const ROLLBACK_STEPS = DEPLOY_STEPS.slice(DEPLOY_STEPS.indexOf('start the new release beside the old one'), DEPLOY_STEPS.indexOf('prune old releases'))
 /**
  * One case costs a killed run plus a plain run under load: measured on this 2-core machine,
- * about 130-200 s for a deploy step and 80 s for a rollback step, so the whole matrix (18
+ * about 130-200 s for a deploy step and 80 s for a rollback step, so the whole matrix (19
  * cases) takes about 45 minutes. By default the file runs one case per kind of state a kill
  * can leave (a one-off migration container; nginx half switched; fresh containers beside old
  * ones; old ones half drained); E2E_CRASH_STEPS=REGEX picks the cases whose "script: step"

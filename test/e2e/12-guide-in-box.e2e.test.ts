@@ -126,9 +126,11 @@ const target: GuideTarget = {
 function overrides(): Override[] {
   return [
     { why: 'the repository is a bare copy of this working tree, inside the box', pattern: /https:\/\/git\.example\.invalid\/ai-ko\/ai-ko\.git/, replacement: `${TEST_DIR}/ai-ko.git` },
-    { why: 'the test domain (.test never resolves outside this machine)', pattern: /aiko\.mon-ecole\.fr/, replacement: DOMAIN },
+    { why: 'the test domain (.test never resolves outside this machine)', pattern: /<votre-domaine>/, replacement: DOMAIN },
+    { why: 'the e-mail addresses the interactive run typed', pattern: /<email-technique>/, replacement: 'tech@mon-ecole.fr' },
+    { why: 'the e-mail addresses the interactive run typed', pattern: /<email-admin>/, replacement: 'direction@mon-ecole.fr' },
     { why: "Pebble, in the stack, instead of Let's Encrypt", pattern: /npx zx scripts\/init-env\.mts(?! --check)/, replacement: 'npx zx scripts/init-env.mts --set ACME_DIRECTORY_URL=https://pebble:14000/dir' },
-    { why: "the backup host is the SFTP stand-in on the box's loopback (port 23, as in the guide)", pattern: /sauvegarde\.mon-ecole\.fr/, replacement: '127.0.0.1' },
+    { why: "the backup host is the SFTP stand-in on the box's loopback (port 23, as in the guide)", pattern: /<serveur-de-sauvegarde>/, replacement: '127.0.0.1' },
   ]
 }
 

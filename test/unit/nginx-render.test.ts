@@ -209,7 +209,7 @@ describe('renderNginxSite: only the site\'s own names reach the app', () => {
   it('closes HTTP requests and refuses TLS handshakes for any other name (https mode)', () => {
     const site = renderNginxSite({ ...base, mode: 'https' }, templates)['site.conf']
     expect(serverBlock(site, /default_server/)).toBe(
-      '\n    listen 80 default_server;\n    listen 443 ssl http2 default_server;\n    server_name _;\n    ssl_reject_handshake on;\n    return 444;\n}\n\n# Port 80: ACME challenges (renewals) and a permanent redirect for everything else.\n',
+      '\n    listen 80 default_server;\n    listen 443 ssl http2 default_server;\n    server_name _;\n    ssl_reject_handshake on;\n    include /etc/nginx/snippets/ssl-params.conf;\n    return 444;\n}\n\n# Port 80: ACME challenges (renewals) and a permanent redirect for everything else.\n',
     )
     // Exactly one default server per port, and it is that one.
     expect(site.match(/default_server/g)).toHaveLength(2)

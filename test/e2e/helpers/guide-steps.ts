@@ -372,17 +372,15 @@ export function guideSteps(target: GuideTarget, memo: GuideMemo): Step[] {
       },
     },
     {
-      match: /^apt-get install -y restic\nssh-keygen /,
-      before: async () => {
-        await mkdir(target.hostPath(target.sshDir), { recursive: true, mode: 0o700 })
-      },
+      match: /^apt-get install -y restic\ninstall -d -m 0700 \/root\/\.ssh\/\nssh-keygen /,
       check: async () => {
+        expect((await stat(target.hostPath(target.sshDir))).mode & 0o777).toBe(0o700)
         expect((await stat(ssh('aiko_backup'))).mode & 0o777).toBe(0o600)
         expect(await readFile(ssh('aiko_backup.pub'), 'utf8')).toMatch(/^ssh-ed25519 /)
       },
     },
     {
-      match: /^ssh-keyscan -p 23 sauvegarde\.mon-ecole\.fr .*\nnpx zx scripts\/init-env\.mts --set RESTIC_REPOSITORY=/,
+      match: /^ssh-keyscan -p 23 <serveur-de-sauvegarde> .*\nnpx zx scripts\/init-env\.mts --set RESTIC_REPOSITORY=/,
       before: async () => {
         // The operator put the public key on the backup host: here, the host starts with it.
         await target.exec(['docker', 'rm', '-f', target.sftp.name])
