@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { YAML } from 'zx'
+import { interpolateString, interpolateValues } from '../../lib/swarm/interpolate.ts'
 import { byteSize, hostModePorts, renderStack, serviceRoles, type ComposeFile, type StackDeploy, type StackSettings } from '../../lib/swarm/stack.ts'
 
 /** The AI-KO compose file in small: one service of each kind, variables already substituted. */
@@ -287,5 +291,106 @@ describe('byteSize', () => {
   })
   it('rejects what it cannot read', () => {
     expect(() => byteSize('lots')).toThrow('size "lots": not a number of bytes with k, m or g')
+  })
+})
+
+/** The repository's docker-compose.yml as the stack mode reads it: parsed, YAML merge keys applied, variables substituted. */
+function repositoryCompose(vars: Record<string, string>): ComposeFile {
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const raw = YAML.parse(readFileSync(`${root}docker-compose.yml`, 'utf8')) as ComposeFile & { services: Record<string, Record<string, unknown>> }
+  const services = Object.fromEntries(
+    Object.entries(raw.services).map(([name, service]) => {
+      const { '<<': base, ...own } = service
+      return [name, { ...(typeof base === 'object' && base !== null ? base : {}), ...own }]
+    }),
+  )
+  const { value, unset } = interpolateValues<ComposeFile>({ ...raw, services }, vars)
+  expect(unset).toEqual([])
+  return value
+}
+
+describe("renderStack on the repository's docker-compose.yml", () => {
+  const VARS = {
+    AIKO_RELEASE: 'r42', AIKO_VAR_DIR: '/srv/ai-ko/var', POSTGRES_USER: 'aiko', POSTGRES_PASSWORD: 'pw', POSTGRES_DB: 'aiko',
+    REDIS_PASSWORD: 'rpw', SECRET_KEY: 'sk', JWT_SECRET_KEY: 'jk', GRAFANA_ADMIN_USER: 'admin', GRAFANA_ADMIN_PASSWORD: 'gpw',
+  }
+
+  it('every service: image, mode and replicas, update order, placement, and only keys Swarm honours', () => {
+    const { file, omitted, notes } = renderStack(repositoryCompose(VARS), { ...SETTINGS, registry: 'r.example:5000' })
+    const summary = Object.fromEntries(
+      Object.entries(file.services).map(([name, s]) => [
+        name,
+        [
+          s.image,
+          `${s.deploy.mode ?? ''}${s.deploy.replicas === undefined ? '' : ` x${s.deploy.replicas}`}`,
+          s.deploy.update_config?.order,
+          (s.deploy.placement?.constraints ?? []).join(',') || 'anywhere',
+          Object.keys(s).filter((k) => k !== 'image' && k !== 'deploy').sort().join(' '),
+        ].join(' | '),
+      ]),
+    )
+    expect({ summary, omitted, notes, volumes: file.volumes, secrets: file.secrets, postgresHealth: file.services['postgres']?.healthcheck, nginxPorts: file.services['nginx']?.ports }).toEqual({
+      summary: {
+        postgres: 'postgres:16.4-alpine | replicated x1 | stop-first | node.labels.data == true | cap_add cap_drop environment healthcheck logging stop_grace_period volumes',
+        redis: 'redis:7.4-alpine | replicated x1 | stop-first | node.labels.data == true | cap_add cap_drop command environment healthcheck logging read_only secrets volumes',
+        backend: 'r.example:5000/aiko-backend:r42 | replicated x2 | start-first | node.labels.data == true | cap_drop command environment healthcheck logging networks read_only stop_grace_period volumes',
+        'celery-worker': 'r.example:5000/aiko-backend:r42 | replicated x2 | start-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only stop_grace_period volumes',
+        'celery-beat': 'r.example:5000/aiko-backend:r42 | replicated x1 | stop-first | anywhere | cap_drop command environment healthcheck logging read_only volumes',
+        frontend: 'r.example:5000/aiko-frontend:r42 | replicated x2 | start-first | anywhere | cap_drop environment healthcheck logging networks stop_grace_period',
+        nginx: 'nginx:1.27-alpine | replicated x1 | stop-first | node.labels.edge == true | cap_add cap_drop environment healthcheck logging ports read_only stop_grace_period stop_signal volumes',
+        prometheus: 'prom/prometheus:v2.54.1 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
+        'node-exporter': 'prom/node-exporter:v1.8.2 | global | stop-first | anywhere | cap_drop command healthcheck logging read_only user volumes',
+        'postgres-exporter': 'prometheuscommunity/postgres-exporter:v0.15.0 | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
+        'redis-exporter': 'oliver006/redis_exporter:v1.62.0-alpine | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
+        'nginx-exporter': 'nginx/nginx-prometheus-exporter:1.3.0 | replicated x1 | start-first | anywhere | cap_drop command logging read_only user',
+      },
+      omitted: [
+        { service: 'certbot', note: 'profile tools: run on demand on its node (docker run), not a service' },
+        { service: 'grafana', note: 'profile monitoring-ui not enabled' },
+      ],
+      notes: [
+        { service: 'backend', note: 'network aliases dropped: nginx reaches the service by its name' },
+        { service: 'backend', note: 'runs on the data node only: volume uploads is on local storage (settings.sharedVolumes lets it run anywhere)' },
+        { service: 'celery-worker', note: 'runs on the data node only: volume uploads is on local storage (settings.sharedVolumes lets it run anywhere)' },
+        { service: 'frontend', note: 'network aliases dropped: nginx reaches the service by its name' },
+        {
+          service: 'postgres, redis, backend, celery-worker, celery-beat, frontend, nginx, prometheus, node-exporter, postgres-exporter, redis-exporter, nginx-exporter',
+          note: 'security_opt (no-new-privileges) is not applied to Swarm services by Engine 20.10',
+        },
+      ],
+      volumes: { 'postgres-data': null, 'redis-data': null, uploads: null, 'prometheus-data': null, letsencrypt: null, 'certbot-webroot': null, 'node-textfile': null },
+      secrets: { 'redis-config': { file: '/srv/ai-ko/var/secrets/redis.conf' } },
+      // $$ stays escaped: `docker stack deploy` substitutes once more
+      postgresHealth: { test: ['CMD-SHELL', 'pg_isready -q -h 127.0.0.1 -U "$$POSTGRES_USER" -d "$$POSTGRES_DB"'], interval: '10s', timeout: '5s', retries: 5, start_period: '30s' },
+      nginxPorts: [
+        { target: 80, published: 80, protocol: 'tcp', mode: 'host' },
+        { target: 443, published: 443, protocol: 'tcp', mode: 'host' },
+      ],
+    })
+  })
+})
+
+describe('interpolateString', () => {
+  const vars = { SET: 'v', EMPTY: '', DOLLAR: 'a$b' }
+
+  it('the compose forms, with $$ kept escaped and $ in values escaped for the second pass', () => {
+    expect(
+      [
+        '$SET ${SET}', '${SET:-d} ${EMPTY:-d} ${UNSET:-d}', '${SET-d} ${EMPTY-d} ${UNSET-d}', '$$SET $${SET}', '${DOLLAR}', 'no variable',
+      ].map((text) => interpolateString(text, vars)),
+    ).toEqual(['v v', 'v d d', 'v  d', '$$SET $${SET}', 'a$$b', 'no variable'])
+  })
+
+  it('required variables and malformed substitutions are errors', () => {
+    expect(() => interpolateString('${EMPTY:?is needed}', vars)).toThrow('EMPTY: is needed')
+    expect(() => interpolateString('${UNSET?}', vars)).toThrow('UNSET: must be set')
+    expect(interpolateString('${EMPTY?}', vars)).toBe('')
+    expect(() => interpolateString('${1BAD}', vars)).toThrow('invalid substitution "${1BAD}" in "${1BAD}"')
+    // a variable inside a default is not supported (docker-compose.yml has none)
+    expect(() => interpolateString('${UNSET:-${SET}}', vars)).toThrow('invalid substitution "${SET" in "${SET"')
+  })
+
+  it('names the variables used without a default that are not set', () => {
+    expect(interpolateValues({ a: ['$UNSET_A', { b: '${UNSET_B} ${SET}' }], n: 3, k: null }, vars)).toEqual({ value: { a: ['', { b: ' v' }], n: 3, k: null }, unset: ['UNSET_A', 'UNSET_B'] })
   })
 })
