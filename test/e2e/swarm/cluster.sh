@@ -574,7 +574,7 @@ cmd_destroy() {
   return "$rc"
 }
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd=${1:-}; [ $# -gt 0 ] && shift
 case $cmd in
