@@ -270,7 +270,7 @@ const handActions = [
 ] as const
 
 function expectOk(result: RunResult): void {
-  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
+  if (result.code !== 0) throw new Error(`exit ${result.code}: ${`${result.stdout}\n${result.stderr}`.trim().slice(-800)}`)
 }
 
 /** Records the release, does the action, then polls /api/version for the same release (60 s at most). */
@@ -282,11 +282,12 @@ async function byHand(mode: string, name: string, act: () => Promise<void>): Pro
   try {
     await act()
   } catch (caught) {
-    error = caught instanceof Error ? caught.message.slice(0, 300) : String(caught)
+    // The end of the message: compose prints its progress first and the reason last.
+    error = caught instanceof Error ? caught.message.slice(-800) : String(caught)
   }
   const served = error === '' ? await waitUntilServing(release ?? '', 60_000) : { seconds: undefined, last: undefined }
   handRows.push(`| ${mode} | ${name} | ${served.seconds === undefined ? `no: ${error || `answers ${served.last ?? 'nothing'}`}` : `yes, ${served.seconds.toFixed(1)} s after it returned`} (action ${seconds(Date.now() - started)}s) | |`)
-  expect(error, `${name} failed`).toBe('')
+  if (error !== '') throw new Error(`${name} failed: ${error}`)
   expect(served.seconds, `${name}: ${release} not served within 60 s (last answer: ${served.last ?? 'nothing'})`).toBeDefined()
 }
 

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { loadEnv } from '../../lib/env/load.ts'
 import { readCurrentRelease, readReleaseLog } from '../../lib/release/log.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { runScript } from './helpers/run.ts'
-import { E2E, e2eContext, execIn } from './helpers/stack.ts'
+import { servedVersion } from './helpers/deploy.ts'
+import { E2E, e2eContext } from './helpers/stack.ts'
 
 /**
  * docker-compose 1.29 (Debian 12's package) stays supported: the rest of the suite runs
@@ -15,9 +15,6 @@ const V1 = { AIKO_COMPOSE: 'v1' }
 const envArgs = ['--env-path', E2E.envFile, '--yes', '--health-timeout', '90']
 
 let ctx: StackContext
-const https = async () => (await loadEnv(E2E.envFile)).env.NGINX_MODE === 'https'
-const servedVersion = async () =>
-  (JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--no-check-certificate', '--header', `Host: ${E2E.domain}`, `${(await https()) ? 'https' : 'http'}://127.0.0.1/api/version`])) as { version: string }).version
 
 beforeAll(async () => {
   ctx = await e2eContext()
@@ -35,7 +32,7 @@ describe('docker-compose 1.29 (AIKO_COMPOSE=v1)', () => {
     deployed = (await readCurrentRelease(E2E.varDir)) ?? ''
     expect(deployed).toMatch(/^\d{8}-\d{6}-[0-9a-f]{7}$/)
     expect(deployed).not.toBe(before)
-    expect(await servedVersion()).toBe(deployed)
+    expect((await servedVersion(ctx)).version).toBe(deployed)
   })
 
   it('rolls back with docker-compose 1.29: exit 0, the previous release served', async () => {
@@ -44,7 +41,7 @@ describe('docker-compose 1.29 (AIKO_COMPOSE=v1)', () => {
     const result = await runScript('rollback', envArgs, { env: V1, timeoutMs: 900_000 })
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
     expect(await readCurrentRelease(E2E.varDir)).toBe(previous)
-    expect(await servedVersion()).toBe(previous)
+    expect((await servedVersion(ctx)).version).toBe(previous)
   })
 
   it('refuses an AIKO_COMPOSE it does not know (exit 2), naming the variable', async () => {

@@ -51,7 +51,9 @@ async function watchMaintenance(until: Promise<unknown>): Promise<MaintenanceSee
   for (let i = 0; i < 3000 && !done && Date.now() - started < 600_000; i++) {
     const path = i % 2 === 0 ? '/api/version' : '/'
     const answer = await new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string } | { error: string }>((resolve) => {
-      const options = { host: base.host, port: base.port, path, headers: { host: base.servername }, timeout: 10_000 }
+      // agent: false, one connection per request: Node's global agent keeps connections alive, and an
+      // nginx reload closing an idle one as a request goes out is the keep-alive race browsers retry.
+      const options = { host: base.host, port: base.port, path, headers: { host: base.servername }, timeout: 10_000, agent: false }
       const onResponse = (res: import('node:http').IncomingMessage) => {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))

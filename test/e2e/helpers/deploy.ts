@@ -27,9 +27,17 @@ export const httpsMode = async (): Promise<boolean> => (await loadEnv(E2E.envFil
 export const loadBase = async (): Promise<Omit<LoadTarget, 'path'>> =>
   (await httpsMode()) ? { host: '127.0.0.1', port: E2E.httpsPort, servername: E2E.domain } : { host: '127.0.0.1', port: E2E.httpPort, servername: E2E.domain, plain: true }
 
-/** The release the API answers with, asked from inside the nginx container. */
-export const servedVersion = async (ctx: StackContext): Promise<{ version: string }> =>
-  JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--no-check-certificate', '--header', `Host: ${E2E.domain}`, `${(await httpsMode()) ? 'https' : 'http'}://127.0.0.1/api/version`])) as { version: string }
+/**
+ * The release the API answers with, asked from inside the nginx container on the site's
+ * unpublished plain port (lib/nginx/served.ts): over TLS to 127.0.0.1, wget would send no
+ * server name and the default server's ssl_reject_handshake would refuse it.
+ */
+export const servedVersion = async (ctx: StackContext): Promise<{ version: string }> => {
+  const answer: unknown = JSON.parse(await execIn(ctx, 'nginx', ['wget', '-q', '-O', '-', '--header', `Host: ${E2E.domain}`, 'http://127.0.0.1:8081/api/version']))
+  const version = typeof answer === 'object' && answer !== null && 'version' in answer ? answer.version : undefined
+  if (typeof version !== 'string') throw new Error(`/api/version answered no version: ${JSON.stringify(answer)}`)
+  return { version }
+}
 
 /** One SQL string run by psql in the postgres container (unaligned, tuples only). */
 export const psql = (ctx: StackContext, sql: string): Promise<string> =>
