@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 /**
  * The Swarm e2e file alone (it makes its own three-node cluster and needs none of the
  * compose stack that the suite's global setup starts):
- * npx vitest run -c vitest.swarm.config.ts
+ * npm run test:swarm (or npx vitest run -c vitest.swarm.config.ts once the images are built)
  */
 export default defineConfig({
   test: {

@@ -2,7 +2,7 @@
 bats_require_minimum_version 1.5.0
 
 # bootstrap-vps.sh refuses bad input and other systems before it changes anything; the whole
-# run on a fresh Debian 13 is proven in test/e2e/11-fresh-debian.e2e.test.ts.
+# run on a fresh Debian 13 is proven in test/e2e/12-guide-in-box.e2e.test.ts (bootstrap, then again: nothing left to do).
 
 setup() {
   SCRIPT="$BATS_TEST_DIRNAME/../../scripts/bootstrap-vps.sh"

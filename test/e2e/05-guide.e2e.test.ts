@@ -45,8 +45,8 @@ function overrides(): Override[] {
   const sets = [`HTTP_BIND=127.0.0.1`, 'HTTP_BIND6=[::1]', `HTTP_PORT=${GUIDE.httpPort}`, `HTTPS_PORT=${GUIDE.httpsPort}`, `GRAFANA_PORT=${GUIDE.grafanaPort}`, 'ACME_DIRECTORY_URL=https://pebble:14000/dir']
   return [
     { why: 'the repository is a local bare copy of this working tree', pattern: /https:\/\/git\.example\.invalid\/ai-ko\/ai-ko\.git/, replacement: paths.bare },
-    { why: 'git comes with this machine: the package install runs for real in 11-fresh-debian', pattern: /apt-get update && apt-get install -y git/, replacement: 'command -v git' },
-    { why: 'bootstrap-vps.sh is for Debian 13 and changes the server: it runs for real in the fresh Debian 13 box (11-fresh-debian); here its help is shown', pattern: /bash scripts\/bootstrap-vps\.sh$/m, replacement: 'bash scripts/bootstrap-vps.sh --help' },
+    { why: 'git comes with this machine: the package install runs for real in 12-guide-in-box', pattern: /apt-get update && apt-get install -y git/, replacement: 'command -v git' },
+    { why: 'bootstrap-vps.sh is for Debian 13 and changes the server: it runs for real in the fresh Debian 13 box (12-guide-in-box); here its help is shown', pattern: /bash scripts\/bootstrap-vps\.sh$/m, replacement: 'bash scripts/bootstrap-vps.sh --help' },
     { why: 'the VPS folder is a temporary folder', pattern: /\/srv\/ai-ko/, replacement: paths.app },
     { why: 'the test domain (.test never resolves outside this machine)', pattern: /<votre-domaine>/, replacement: GUIDE.domain },
     { why: 'the e-mail addresses the interactive run typed', pattern: /<email-technique>/, replacement: 'tech@mon-ecole.fr' },

@@ -32,7 +32,7 @@ import { runCommand, type RunResult } from './helpers/run.ts'
  *   is installed, and cron's daemon is not running (the jobs are run as cron would start them).
  *
  * E2E_BOX_NAME, E2E_BOX_HOST_IP and E2E_BOX_IP give the box another name or /30 (the
- * default, aiko-guide at 10.213.0.6, stays apart from 11-fresh-debian's aiko-box);
+ * default is aiko-guide at 10.213.0.6, apart from box.sh's own default aiko-box);
  * E2E_KEEP_BOX=1 keeps it afterwards (bash test/e2e/box/box.sh exec bash, with BOX_NAME set).
  */
 const BOX = {
@@ -116,8 +116,16 @@ const target: GuideTarget = {
     const ufw = (await target.exec(['ufw', 'status'])).stdout
     expect(ufw).toMatch(/^Status: active$/m)
     for (const port of ['22', '80', '443']) expect(ufw).toMatch(new RegExp(`^${port}/tcp +ALLOW`, 'm'))
+    // Run again, the script has nothing left to do: every step says so, nothing is installed.
+    const again = await phases.run('bootstrap-vps.sh again (idempotent)', () => target.exec(['bash', '-c', `cd ${APP} && bash scripts/bootstrap-vps.sh`]))
+    expect(again.code, `${again.stdout}\n${again.stderr}`).toBe(0)
+    expect(again.stdout).toMatch(/packages \(already done\)/)
+    expect(again.stdout).not.toMatch(/installing from Debian's archive/)
     // What systemd does once docker.io is installed, and what `docker compose` would pull.
     await phases.run("start the box's dockerd (no systemd in the box)", () => boxOk(['start-docker'], { timeoutMs: 180_000, echo: false }))
+    // What Debian 13 installed: Compose v2 as a docker plugin, Node.js 20 or later.
+    expect((await target.exec(['docker', 'compose', 'version', '--short'])).stdout.trim()).toMatch(/^v?2\.\d+\.\d+/)
+    expect(Number(/^v(\d+)\./.exec((await target.exec(['node', '--version'])).stdout.trim())?.[1] ?? 0)).toBeGreaterThanOrEqual(20)
     const images = await standInImages()
     await phases.run(`load ${images.length} stand-in images into the box`, () => boxOk(['load-images', ...images], { timeoutMs: 600_000, echo: false }))
   },
