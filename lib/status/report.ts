@@ -103,6 +103,8 @@ export interface StatusFacts {
   verify: VerifyStatus | null
   /** What a deploy or rollback would fix first (the convergence plan): empty when the stack is consistent. */
   drift: string[]
+  /** Where Alertmanager sends the alerts (lib/alerts/config.ts describeChannel): empty when nowhere. */
+  alerts: { channels: string[] }
 }
 
 export interface StatusReport {
@@ -121,6 +123,7 @@ export interface StatusReport {
   offsite: OffsiteStatus
   verify: VerifyStatus | null
   drift: string[]
+  alerts: StatusFacts['alerts']
   problems: Problem[]
 }
 
@@ -142,6 +145,7 @@ export function buildReport(facts: StatusFacts, problems: readonly Problem[]): S
     offsite: facts.offsite,
     verify: facts.verify,
     drift: facts.drift,
+    alerts: facts.alerts,
     problems: [...problems],
   }
 }

@@ -157,6 +157,10 @@ seed_backups() {
   run --separate-stderr script backup --env-path "$ENV_FILE"
   assert_failure 4
   [[ "$stderr" == *"PostgreSQL is not running"* ]]
-  refute_mutating_calls
+  # The one change: the failure, written for Prometheus (BackupFailed) by a one-off certbot container.
+  grep -q 'aiko_operation_last_run_success{operation="backup"} 0' "$DOCKER_CALLS"
+  if grep -E '(^| )(exec|cp|rm|stop|up|down|run|restart)( |$)' "$DOCKER_CALLS" | grep -vE '^(# HELP .*|.* run --rm .*certbot -c .*aiko_backup\.prom.*)$'; then
+    fail "a mutating docker call was made"
+  fi
   [ -z "$(ls -A "$BACKUPS" 2>/dev/null)" ]
 }

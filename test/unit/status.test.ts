@@ -10,7 +10,7 @@ import { describeCertificate, parseIssuer } from '../../lib/status/certificate.t
 import { diskStatus } from '../../lib/status/disk.ts'
 import { formatAge, formatStatus } from '../../lib/status/format.ts'
 import { formatBytes } from '../../lib/ui/output.ts'
-import { backupProblems, offsiteProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
+import { alertProblems, backupProblems, offsiteProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
 import { lastAction } from '../../lib/status/release.ts'
 import { buildReport, type CertificateStatus, type ServiceStatus, type StatusFacts } from '../../lib/status/report.ts'
 import { activeProfiles, expectedServices, parseComposeServices, summariseServices } from '../../lib/status/services.ts'
@@ -47,6 +47,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     offsite: { configured: false, last: null },
     verify: null,
     drift: [],
+    alerts: { channels: ['e-mail to ops@aiko.test via smtp.aiko.test:587 (starttls)'] },
     ...overrides,
   }
 }
@@ -265,10 +266,23 @@ describe('problems', () => {
   })
 })
 
+describe('alert problems', () => {
+  it('says alerts go nowhere when no channel is configured, and nothing otherwise', () => {
+    expect(alertProblems(facts({ alerts: { channels: [] } }))).toEqual([
+      {
+        check: 'alerts',
+        message:
+          'alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert',
+      },
+    ])
+    expect(alertProblems(facts())).toEqual([])
+  })
+})
+
 describe('report', () => {
   it('has a stable JSON shape: every key present, in a fixed order', () => {
     const report = buildReport(facts(), [])
-    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'offsite', 'verify', 'drift', 'problems'])
+    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'offsite', 'verify', 'drift', 'alerts', 'problems'])
     expect(report).toMatchObject({ schema: 1, ok: true, problems: [] })
     expect(Object.keys(report.certificate)).toEqual(['domain', 'checked', 'present', 'names', 'notAfter', 'daysLeft', 'issuer', 'ca', 'note'])
     expect(Object.keys(report.services[0] ?? {})).toEqual(['name', 'state', 'health', 'containers', 'images', 'exitCode', 'expected'])
