@@ -125,10 +125,12 @@ export interface StatusReport {
   drift: string[]
   alerts: StatusFacts['alerts']
   problems: Problem[]
+  /** Worth knowing, not failing: the exit code ignores them (today: alerts that go nowhere). */
+  warnings: Problem[]
 }
 
 /** The report in a fixed key order: what --json prints. */
-export function buildReport(facts: StatusFacts, problems: readonly Problem[]): StatusReport {
+export function buildReport(facts: StatusFacts, problems: readonly Problem[], warnings: readonly Problem[] = []): StatusReport {
   return {
     schema: STATUS_SCHEMA,
     time: facts.time,
@@ -147,5 +149,6 @@ export function buildReport(facts: StatusFacts, problems: readonly Problem[]): S
     drift: facts.drift,
     alerts: facts.alerts,
     problems: [...problems],
+    warnings: [...warnings],
   }
 }

@@ -54,9 +54,10 @@ FAKE
   node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' <<<"$output"
   [ "$(jq -r '[.schema, .ok, .domain, .nginxMode, .docker.reachable] | join(" ")' <<<"$output")" = "1 false aiko.mon-ecole.fr http true" ]
   [ "$(jq -c '[.services[] | [.name, .state, .health, .containers]]' <<<"$output")" = '[["backend","absent","none",0],["postgres","absent","none",0]]' ]
-  [ "$(jq -c 'keys' <<<"$output")" = '["alerts","backup","certificate","disk","docker","domain","drift","nginxMode","offsite","ok","problems","project","release","schema","services","time","verify"]' ]
+  [ "$(jq -c 'keys' <<<"$output")" = '["alerts","backup","certificate","disk","docker","domain","drift","nginxMode","offsite","ok","problems","project","release","schema","services","time","verify","warnings"]' ]
   [ "$(jq -r '.certificate.checked, .release.current, .backup' <<<"$output")" = $'false\nnull\nnull' ]
-  [ "$(jq -r '.problems[].check' <<<"$output")" = $'service\nbackup\nalerts' ]
+  [ "$(jq -r '.problems[].check' <<<"$output")" = $'service\nbackup' ]
+  [ "$(jq -r '.warnings[].check' <<<"$output")" = 'alerts' ]
   jq -e '.problems[0].message | contains("no container for backend, postgres")' <<<"$output"
   jq -e '.disk.project.totalBytes > 0 and .disk.project.freePercent >= 0' <<<"$output"
   # --verbose echoes commands to stderr only; reading the state never changes it.
@@ -77,15 +78,16 @@ FAKE
   run --separate-stderr script status --env-path "$ENV_FILE" --json
   assert_failure 4
   [ "$(jq -r '[.release.current, .release.last.action, .release.last.result, .backup.name, .backup.sizeBytes] | join(" ")' <<<"$output")" = "r2 rollback ok scheduled-20261126-030000.dump 300" ]
-  [ "$(jq -r '.problems[].check' <<<"$output" | paste -sd,)" = 'service,drift,alerts' ]
+  [ "$(jq -r '.problems[].check' <<<"$output" | paste -sd,)" = 'service,drift' ]
   run --separate-stderr script status --env-path "$ENV_FILE"
   assert_failure 4
   assert_output --partial 'release      r2'
   assert_output --partial 'last action  rollback r2 ok at 2026-11-25T10:00:00.000Z by ops in 8.0s'
   assert_output --regexp 'backend +absent +none +0'
   assert_output --partial 'backup       scheduled-20261126-030000.dump'
-  assert_output --partial 'alerts       nowhere (no ALERT_* channel in .env)'
-  assert_output --partial '3 problems:'
+  assert_output --partial 'alerts       go nowhere (no ALERT_* channel in .env)'
+  assert_output --partial '2 problems:'
+  assert_output --partial 'warning: [alerts] alerts go nowhere'
   refute_output --partial 'grafana'
   refute_secrets_in "$output$stderr"
 }

@@ -1,44 +1,58 @@
-import { stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { renderAlertmanagerConfig, smtpPasswordFile } from '../../lib/alerts/config.ts'
 import { readEnvFile, loadEnv } from '../../lib/env/load.ts'
 import { SECRET_NAMES } from '../../lib/env/schema.ts'
 import { setEnvVariable } from '../../lib/env/update.ts'
-import type { StackContext } from '../../lib/stack/context.ts'
+import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { renderAlertmanager } from '../../lib/stack/start.ts'
-import { runCommand, runScript } from './helpers/run.ts'
-import { E2E, e2eContext } from './helpers/stack.ts'
+import { runCommand, runScript, type RunResult } from './helpers/run.ts'
+import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 /**
- * Alerts reach a person (issue 16): Alertmanager in the stack, its config rendered from .env
- * (e-mail over SMTP to a real SMTP server, aiosmtpd, and a webhook receiver, both stand-in
- * containers on the compose network), French messages. The test alert of `status
- * --test-alert` arrives by e-mail and webhook; a real condition (the postgres-exporter
- * container stopped: TargetDown after its 2 minutes) gives one e-mail and one webhook call,
- * then a "RÉSOLU" message once it is back; so does a backup.mts run that fails (PostgreSQL
- * stopped), through the textfile metric it writes, until a good backup. No secret of .env
- * is in any message.
- * Prometheus keeps its production intervals; only Alertmanager's grouping is short here
+ * Alerts reach a person (issue 16), on the real stack: Alertmanager (stand-in: Debian's
+ * prometheus-alertmanager 0.25), its config rendered from .env, e-mail over SMTP to a real
+ * SMTP server (aiosmtpd) and a webhook receiver, both containers on the compose network.
+ *
+ * - the rules, every one firing and quiet: promtool test rules;
+ * - no channel: status warns (exit code unchanged) and --test-alert refuses;
+ * - the test alert arrives by e-mail (in French) and by webhook;
+ * - real conditions, started together so the file stays short: the postgres-exporter
+ *   container stopped (TargetDown after its 2 minutes), backup.mts failing (PostgreSQL
+ *   stopped), the renewal job failing twice in a row (init-ssl --renew with no certificate:
+ *   Pebble cannot be stopped for it, `compose run certbot` starts it again through
+ *   depends_on). Each gives ONE e-mail and ONE webhook call with its French subject, then a
+ *   RÉSOLU message once fixed (exporter started, a good backup, init-ssl then a good renewal);
+ * - the backend container stopped: status --write-metrics publishes aiko_service_healthy 0
+ *   and ServiceUnhealthy goes pending (its 5 minutes are not waited for here: promtool
+ *   proves the rest of that rule);
+ * - the Watchdog pings ALERT_HEARTBEAT_URL and never reaches a person; no secret of .env in
+ *   any message.
+ * Prometheus keeps its production intervals (30 s); only Alertmanager's grouping is short
  * (AIKO_ALERT_TIMING, the toolkit's test knob).
  */
 const smtpName = `${E2E.project}-smtp`
 const webhookName = `${E2E.project}-webhook`
 const network = `${E2E.project}_default`
 const docker = (args: string[], timeoutMs = 120_000) => runCommand('docker', args, { timeoutMs })
-const compose = (args: string[]) => runCommand('docker', ['compose', '--env-file', E2E.envFile, ...args], { timeoutMs: 120_000 })
+const compose = (args: string[]) => runCommand('docker', ['compose', '--env-file', E2E.envFile, ...args], { timeoutMs: 180_000 })
+const script = (name: string, args: string[], timeoutMs = 300_000) => runScript(name, ['--env-path', E2E.envFile, ...args], { timeoutMs })
 
-interface Mail {
-  mail_from: string
-  rcpt_tos: string[]
-  subject: string
-  text: string
-  html: string
-  raw: string
-}
+const Mail = z.object({ mail_from: z.string(), rcpt_tos: z.array(z.string()), subject: z.string(), text: z.string(), html: z.string(), raw: z.string() })
+type Mail = z.infer<typeof Mail>
+const WebhookBody = z.object({
+  status: z.string(),
+  receiver: z.string(),
+  commonLabels: z.record(z.string(), z.string()),
+  alerts: z.array(z.object({ status: z.string(), labels: z.record(z.string(), z.string()), annotations: z.record(z.string(), z.string()) })),
+})
 interface WebhookCall {
   path: string
-  body: { status: string; receiver: string; commonLabels: Record<string, string>; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[] }
+  body: z.infer<typeof WebhookBody>
   raw: string
 }
 
@@ -47,7 +61,7 @@ async function mails(): Promise<Mail[]> {
   return logs.stdout
     .split('\n')
     .filter((line) => line.startsWith('MAIL '))
-    .map((line) => JSON.parse(line.slice(5)) as Mail)
+    .map((line) => Mail.parse(JSON.parse(line.slice(5))))
 }
 
 async function webhookCalls(): Promise<WebhookCall[]> {
@@ -58,7 +72,7 @@ async function webhookCalls(): Promise<WebhookCall[]> {
     .map((line) => {
       const [, path = '', ...rest] = line.split(' ')
       const raw = rest.join(' ')
-      return { path, body: JSON.parse(raw) as WebhookCall['body'], raw }
+      return { path, body: WebhookBody.parse(JSON.parse(raw)), raw }
     })
 }
 
@@ -72,16 +86,32 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+const PromResult = z.object({ data: z.object({ result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: z.tuple([z.number(), z.string()]) })) }) })
+const PromAlerts = z.object({ data: z.object({ alerts: z.array(z.object({ labels: z.record(z.string(), z.string()), state: z.string() })) }) })
+const prometheusGet = (path: string) => execIn(ctx, 'prometheus', ['wget', '-q', '-O', '-', `http://127.0.0.1:9090${path}`])
+const query = async (expr: string) => PromResult.parse(JSON.parse(await prometheusGet(`/api/v1/query?query=${encodeURIComponent(expr)}`))).data.result
+const ruleAlerts = async () => PromAlerts.parse(JSON.parse(await prometheusGet('/api/v1/alerts'))).data.alerts
+
+const subjectOf = (kind: 'ALERTE' | 'RÉSOLU', alert: string) => `[AI-KO] ${kind} : ${alert} (${E2E.domain})`
+const mailsWith = async (kind: 'ALERTE' | 'RÉSOLU', alert: string) => (await mails()).filter((m) => m.subject === subjectOf(kind, alert))
+const callsWith = async (status: 'firing' | 'resolved', alert: string) => (await webhookCalls()).filter((c) => c.path === '/alertmanager' && c.body.status === status && c.body.commonLabels['alertname'] === alert)
+/** The first e-mail and webhook call of this kind for this alert, within the delay. */
+async function delivered(kind: 'ALERTE' | 'RÉSOLU', alert: string, timeoutMs: number): Promise<{ mail: Mail; call: WebhookCall }> {
+  const mail = await waitFor(`the "${subjectOf(kind, alert)}" e-mail`, async () => (await mailsWith(kind, alert))[0], timeoutMs)
+  const call = await waitFor(`the ${alert} ${kind} webhook call`, async () => (await callsWith(kind === 'ALERTE' ? 'firing' : 'resolved', alert))[0], 60_000)
+  return { mail, call }
+}
+
 let ctx: StackContext
 let secrets: string[] = []
+const timings: string[] = []
 
 const alertSettings = {
   ALERT_SMTP_HOST: 'smtp',
-  ALERT_SMTP_PORT: '1025',
-  ALERT_SMTP_TLS: 'none',
   ALERT_EMAIL_FROM: `alertes@${E2E.domain}`,
   ALERT_EMAIL_TO: `ops@${E2E.domain}`,
   ALERT_WEBHOOK_URL: 'http://webhook:8000/alertmanager',
+  ALERT_HEARTBEAT_URL: 'http://webhook:8000/heartbeat',
 }
 
 beforeAll(async () => {
@@ -98,30 +128,42 @@ beforeAll(async () => {
 }, 300_000)
 
 afterAll(async () => {
-  await compose(['start', 'postgres', 'postgres-exporter'])
+  await compose(['start', 'postgres', 'postgres-exporter', 'backend'])
+  process.stderr.write(`13-alerts timings: ${timings.join('; ')}\n`)
   if (process.env['E2E_KEEP'] === '1') return
   for (const name of [smtpName, webhookName]) await docker(['rm', '-f', name])
 })
 
 describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
-  it('with no channel, status says alerts go nowhere and --test-alert refuses', async () => {
-    const status = await runScript('status', ['--env-path', E2E.envFile, '--json'])
-    const report = JSON.parse(status.stdout) as { alerts: { channels: string[] }; problems: { check: string; message: string }[] }
+  it('every rule of alerts.yml fires and stays quiet as its promtool tests say', async () => {
+    const rules = join(PROJECT_DIR, 'monitoring', 'prometheus')
+    const result = await docker(['run', '--rm', '--entrypoint', 'promtool', '-v', `${rules}:/rules:ro`, '-w', '/rules', 'aiko-standin/prometheus:test', 'test', 'rules', 'alerts.test.yml'])
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    expect(result.stdout).toContain('SUCCESS')
+  })
+
+  it('with no channel, status warns that alerts go nowhere (exit code unchanged) and --test-alert refuses', async () => {
+    const status = await script('status', ['--json'])
+    const report = z.object({ alerts: z.object({ channels: z.array(z.string()) }), problems: z.array(z.object({ check: z.string() })), warnings: z.array(z.object({ check: z.string(), message: z.string() })) }).parse(JSON.parse(status.stdout))
     expect(report.alerts).toEqual({ channels: [] })
-    expect(report.problems.filter((problem) => problem.check === 'alerts').map((problem) => problem.message)).toEqual([
-      'alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert',
+    expect(report.problems.filter((problem) => problem.check === 'alerts')).toEqual([])
+    expect(report.warnings).toEqual([
+      {
+        check: 'alerts',
+        message: 'alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert',
+      },
     ])
-    const test = await runScript('status', ['--env-path', E2E.envFile, '--test-alert'])
+    expect(status.code).toBe(report.problems.length === 0 ? 0 : 4)
+    const test = await script('status', ['--test-alert'])
     expect(test.code).toBe(4)
     expect(test.stderr + test.stdout).toContain('no alert channel is configured: a test alert would go nowhere')
   })
 
-  it('renders the channels from .env into a 0640 file Alertmanager reloads; nothing of it in docker inspect', async () => {
-    // As an operator does: the port and TLS mode have defaults in .env, edited by hand; init-env --set fills the empty ones.
-    const { ALERT_SMTP_PORT, ALERT_SMTP_TLS, ...empty } = alertSettings
-    expect(await setEnvVariable(E2E.envFile, 'ALERT_SMTP_PORT', ALERT_SMTP_PORT)).toBe(true)
-    expect(await setEnvVariable(E2E.envFile, 'ALERT_SMTP_TLS', ALERT_SMTP_TLS)).toBe(true)
-    const set = await runScript('init-env', ['--env-path', E2E.envFile, '--yes', ...Object.entries(empty).flatMap(([name, value]) => ['--set', `${name}=${value}`])])
+  it('renders the channels from .env into 0640 files Alertmanager reloads; nothing of them in docker inspect; a password file is accepted', async () => {
+    // ALERT_SMTP_PORT and ALERT_SMTP_TLS have defaults in .env: edited as an operator would; init-env --set fills the empty ones.
+    expect(await setEnvVariable(E2E.envFile, 'ALERT_SMTP_PORT', '1025')).toBe(true)
+    expect(await setEnvVariable(E2E.envFile, 'ALERT_SMTP_TLS', 'none')).toBe(true)
+    const set = await script('init-env', ['--yes', ...Object.entries(alertSettings).flatMap(([name, value]) => ['--set', `${name}=${value}`])])
     expect(set.code, set.stdout + set.stderr).toBe(0)
     const { env } = await loadEnv(E2E.envFile)
     expect(await renderAlertmanager(ctx, env)).toBe('reloaded')
@@ -135,89 +177,150 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(inspect.stdout).not.toContain('webhook:8000')
     const loaded = await docker(['exec', id, 'wget', '-q', '-O', '-', 'http://127.0.0.1:9093/api/v2/status'])
     expect(loaded.stdout).toContain('http://webhook:8000/alertmanager')
+    expect(loaded.stdout).toContain('http://webhook:8000/heartbeat')
+
+    // With SMTP authentication (a real provider: STARTTLS on 587): the password only in its own
+    // file, which this Alertmanager accepts (smtp_auth_password_file).
+    const withPassword = { ...env, ALERT_SMTP_HOST: 'smtp.example.test', ALERT_SMTP_PORT: 587, ALERT_SMTP_TLS: 'starttls' as const, ALERT_SMTP_USER: 'alertes', ALERT_SMTP_PASSWORD: 'not-in-the-config-9X' }
+    const dir = await mkdtemp(join(tmpdir(), 'aiko-am-'))
+    try {
+      const config = renderAlertmanagerConfig(withPassword)
+      expect(config).not.toContain('not-in-the-config-9X')
+      await writeFile(join(dir, 'alertmanager.yml'), config.replace('/etc/alertmanager/templates/*.tmpl', '/templates/*.tmpl'))
+      await writeFile(join(dir, 'smtp-password'), smtpPasswordFile(withPassword) ?? '')
+      await chmod(dir, 0o755)
+      const templates = join(PROJECT_DIR, 'monitoring', 'alertmanager', 'templates')
+      const check = await docker(['run', '--rm', '--entrypoint', 'amtool', '-v', `${dir}:/etc/alertmanager/config:ro`, '-v', `${templates}:/templates:ro`, 'aiko-standin/alertmanager:test', 'check-config', '/etc/alertmanager/config/alertmanager.yml'])
+      expect(check.code, check.stdout + check.stderr).toBe(0)
+      expect(check.stdout).toContain('SUCCESS')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
     const values = (await readEnvFile(E2E.envFile))?.values ?? {}
     secrets = SECRET_NAMES.map((name) => values[name] ?? '').filter((value) => value.length >= 8)
     expect(secrets.length).toBeGreaterThanOrEqual(5)
   })
 
   it('status --test-alert names the channels; the test alert arrives by e-mail (in French) and by webhook', async () => {
-    const status = await runScript('status', ['--env-path', E2E.envFile, '--json'])
-    const report = JSON.parse(status.stdout) as { alerts: { channels: string[] }; problems: { check: string }[] }
-    expect(report.alerts.channels).toEqual([`e-mail to ops@${E2E.domain} via smtp:1025 (none)`, 'webhook http://webhook:8000/…'])
-    expect(report.problems.filter((problem) => problem.check === 'alerts')).toEqual([])
+    const status = await script('status', ['--json'])
+    const report = z.object({ alerts: z.object({ channels: z.array(z.string()) }), warnings: z.array(z.unknown()) }).parse(JSON.parse(status.stdout))
+    expect(report).toEqual({ alerts: { channels: [`e-mail to ops@${E2E.domain} via smtp:1025 (none)`, 'webhook http://webhook:8000/…'] }, warnings: [] })
 
-    const sent = await runScript('status', ['--env-path', E2E.envFile, '--test-alert'])
+    const started = Date.now()
+    const sent = await script('status', ['--test-alert'])
     expect(sent.code, sent.stdout + sent.stderr).toBe(0)
     expect(sent.stdout).toContain(`test alert AikoTestAlert sent; it goes to: e-mail to ops@${E2E.domain} via smtp:1025 (none); webhook http://webhook:8000/…`)
-    const mail = await waitFor('the test e-mail', async () => (await mails()).find((m) => m.subject.includes('AikoTestAlert')), 90_000)
-    expect(mail.subject).toBe(`[AI-KO] ALERTE : AikoTestAlert (${E2E.domain})`)
+    const { mail, call } = await delivered('ALERTE', 'AikoTestAlert', 90_000)
+    timings.push(`test alert delivered in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     expect(mail.mail_from).toBe(`alertes@${E2E.domain}`)
     expect(mail.rcpt_tos).toEqual([`ops@${E2E.domain}`])
     expect(mail.text).toContain('1 alerte(s) en cours sur le serveur AI-KO.')
     expect(mail.text).toContain(`Message de test envoyé depuis ${E2E.domain}`)
     expect(mail.text).toMatch(/Depuis le \d{2}\/\d{2}\/\d{4} à \d{2}:\d{2} UTC\./)
     expect(mail.text).toContain('npx zx scripts/status.mts')
+    expect(mail.text).toContain('DEPLOYMENT_VPS_GUIDE.md#alertes')
     expect(mail.text).toContain(`Serveur : ${E2E.domain}`)
-    const call = await waitFor('the test webhook call', async () => (await webhookCalls()).find((c) => c.body.commonLabels['alertname'] === 'AikoTestAlert'), 90_000)
-    expect({ path: call.path, status: call.body.status, receiver: call.body.receiver }).toEqual({ path: '/alertmanager', status: 'firing', receiver: 'operator' })
+    expect({ status: call.body.status, receiver: call.body.receiver }).toEqual({ status: 'firing', receiver: 'operator' })
     expect(call.body.alerts[0]?.annotations['summary']).toBe(`Message de test envoyé depuis ${E2E.domain}`)
   })
 
-  it('a real condition (postgres-exporter stopped) gives one e-mail and one webhook call, then a resolved message; Watchdog goes to no one', async () => {
-    const mentions = (text: string) => text.includes('postgres-exporter:9187')
-    expect((await compose(['stop', 'postgres-exporter'])).code).toBe(0)
-    const fired = await waitFor('the TargetDown e-mail', async () => (await mails()).find((m) => m.subject.startsWith('[AI-KO] ALERTE : TargetDown') && mentions(m.text)), 330_000)
-    expect(fired.subject).toBe(`[AI-KO] ALERTE : TargetDown (${E2E.domain})`)
-    expect(fired.text).toContain('- TargetDown [critical] : postgres target postgres-exporter:9187 is down')
-    const firedCall = await waitFor('the TargetDown webhook call', async () => (await webhookCalls()).find((c) => c.body.status === 'firing' && c.body.commonLabels['alertname'] === 'TargetDown' && mentions(c.raw)), 60_000)
-    expect(firedCall.body.alerts.map((alert) => alert.labels['instance'])).toContain('postgres-exporter:9187')
+  it('real conditions: an exporter stopped, a backup failing, the renewal failing twice: one e-mail and one webhook call each, then RÉSOLU', async () => {
+    const started = Date.now()
+    const since = () => `${((Date.now() - started) / 1000).toFixed(0)} s`
+    const ok = (result: RunResult) => expect(result.code, result.stdout + result.stderr).toBe(0)
+    ok(await compose(['stop', 'postgres-exporter']))
 
-    expect((await compose(['start', 'postgres-exporter'])).code).toBe(0)
-    const resolved = await waitFor('the RÉSOLU e-mail', async () => (await mails()).find((m) => m.subject.startsWith('[AI-KO] RÉSOLU : TargetDown') && mentions(m.text)), 240_000)
-    expect(resolved.subject).toBe(`[AI-KO] RÉSOLU : TargetDown (${E2E.domain})`)
-    expect(resolved.text).toContain('Les alertes suivantes sont résolues : rien à faire.')
-    expect(resolved.text).toMatch(/résolue le \d{2}\/\d{2}\/\d{4} à \d{2}:\d{2} UTC/)
-    await waitFor('the resolved webhook call', async () => (await webhookCalls()).find((c) => c.body.status === 'resolved' && c.body.commonLabels['alertname'] === 'TargetDown' && mentions(c.raw)), 60_000)
+    // backup.mts with PostgreSQL stopped: it fails, and says so to Prometheus.
+    ok(await compose(['stop', 'postgres']))
+    const failedBackup = await script('backup', ['--yes'])
+    ok(await compose(['start', 'postgres']))
+    expect(failedBackup.code, failedBackup.stdout + failedBackup.stderr).not.toBe(0)
+    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_backup.prom'), 'utf8')).toContain('aiko_operation_last_run_success{operation="backup"} 0\n')
 
-    // One message of each kind for this outage: no storm.
-    const all = await mails()
-    expect(all.filter((m) => m.subject.startsWith('[AI-KO] ALERTE : TargetDown') && mentions(m.text))).toHaveLength(1)
-    expect(all.filter((m) => m.subject.startsWith('[AI-KO] RÉSOLU : TargetDown') && mentions(m.text))).toHaveLength(1)
-    const calls = await webhookCalls()
-    expect(calls.filter((c) => c.body.status === 'firing' && c.body.commonLabels['alertname'] === 'TargetDown' && mentions(c.raw))).toHaveLength(1)
-    expect(calls.filter((c) => c.body.status === 'resolved' && c.body.commonLabels['alertname'] === 'TargetDown' && mentions(c.raw))).toHaveLength(1)
-    expect(all.filter((m) => m.subject.includes('Watchdog'))).toEqual([])
-    expect(calls.filter((c) => c.raw.includes('Watchdog'))).toEqual([])
-  }, 700_000)
+    // The renewal job, twice, on a server whose certificate is gone.
+    for (const run of [1, 2]) {
+      const renew = await script('init-ssl', ['--renew', '--yes'])
+      expect(renew.code, `renew ${run}: ${renew.stdout}${renew.stderr}`).toBe(4)
+    }
+    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_renew.prom'), 'utf8')).toContain('aiko_operation_consecutive_failures{operation="renew"} 2\n')
 
-  it('a failing backup.mts (PostgreSQL stopped) gives one BackupFailed e-mail and webhook call, then RÉSOLU after a good backup', async () => {
-    const backup = () => runScript('backup', ['--env-path', E2E.envFile, '--yes'], { timeoutMs: 300_000 })
-    expect((await compose(['stop', 'postgres'])).code).toBe(0)
-    const failed = await backup()
-    expect((await compose(['start', 'postgres'])).code).toBe(0)
-    expect(failed.code, failed.stdout + failed.stderr).not.toBe(0)
-    const fired = await waitFor('the BackupFailed e-mail', async () => (await mails()).find((m) => m.subject.startsWith('[AI-KO] ALERTE : BackupFailed')), 240_000)
-    expect(fired.subject).toBe(`[AI-KO] ALERTE : BackupFailed (${E2E.domain})`)
-    expect(fired.text).toContain("- BackupFailed [critical] : La dernière sauvegarde de la base a échoué")
-    expect(fired.text).toContain('À faire : Lire /var/log/aiko-db-backup.log, corriger, puis relancer npx zx scripts/backup.mts.')
-    await waitFor('the BackupFailed webhook call', async () => (await webhookCalls()).find((c) => c.body.status === 'firing' && c.body.commonLabels['alertname'] === 'BackupFailed'), 60_000)
+    const backup = await delivered('ALERTE', 'BackupFailed', 150_000)
+    timings.push(`BackupFailed delivered ${since()} after the start`)
+    expect(backup.mail.text).toContain('- BackupFailed [critical] : La dernière sauvegarde de la base a échoué')
+    expect(backup.mail.text).toContain('À faire : Lire /var/log/aiko-db-backup.log, corriger, puis relancer npx zx scripts/backup.mts.')
+    const renewal = await delivered('ALERTE', 'CertificateRenewalFailing', 120_000)
+    timings.push(`CertificateRenewalFailing delivered ${since()} after the start`)
+    expect(renewal.mail.text).toContain('- CertificateRenewalFailing [warning] : Le renouvellement du certificat a échoué 2 fois de suite')
+    expect(renewal.call.body.alerts[0]?.annotations['action']).toBe('Lire /var/log/aiko-ssl-renew.log, puis lancer npx zx scripts/init-ssl.mts --renew --verbose.')
 
+    // Fixed: a good backup; a certificate, then a renewal run that succeeds.
     const good = await waitFor('a good backup once PostgreSQL is back', async () => {
-      const result = await backup()
+      const result = await script('backup', ['--yes'])
       return result.code === 0 ? result : undefined
     }, 120_000)
     expect(good.stdout).toMatch(/wrote .*scheduled-\d{8}-\d{6}\.dump/)
-    const resolved = await waitFor('the BackupFailed RÉSOLU e-mail', async () => (await mails()).find((m) => m.subject.startsWith('[AI-KO] RÉSOLU : BackupFailed')), 240_000)
-    expect(resolved.subject).toBe(`[AI-KO] RÉSOLU : BackupFailed (${E2E.domain})`)
-    await waitFor('the resolved webhook call', async () => (await webhookCalls()).find((c) => c.body.status === 'resolved' && c.body.commonLabels['alertname'] === 'BackupFailed'), 60_000)
-    const all = await mails()
-    expect(all.filter((m) => m.subject.startsWith('[AI-KO] ALERTE : BackupFailed'))).toHaveLength(1)
-    expect(all.filter((m) => m.subject.startsWith('[AI-KO] RÉSOLU : BackupFailed'))).toHaveLength(1)
+    ok(await script('init-ssl', ['--yes']))
+    ok(await script('init-ssl', ['--renew', '--yes']))
+    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_renew.prom'), 'utf8')).toContain('aiko_operation_consecutive_failures{operation="renew"} 0\n')
+
+    const target = await delivered('ALERTE', 'TargetDown', 300_000)
+    timings.push(`TargetDown delivered ${since()} after the start`)
+    expect(target.mail.text).toContain('- TargetDown [critical] : La cible postgres-exporter:9187 (postgres) ne répond plus')
+    expect(target.call.body.alerts.map((alert) => alert.labels['instance'])).toEqual(['postgres-exporter:9187'])
+    ok(await compose(['start', 'postgres-exporter']))
+
+    for (const alert of ['BackupFailed', 'CertificateRenewalFailing', 'TargetDown']) {
+      const resolved = await delivered('RÉSOLU', alert, 180_000)
+      expect(resolved.mail.text).toContain('Les alertes suivantes sont résolues : rien à faire.')
+      expect(resolved.mail.text).toMatch(/résolue le \d{2}\/\d{2}\/\d{4} à \d{2}:\d{2} UTC/)
+    }
+    timings.push(`all resolved ${since()} after the start`)
+
+    // One message of each kind per condition: no storm.
+    for (const alert of ['BackupFailed', 'CertificateRenewalFailing', 'TargetDown']) {
+      expect((await mailsWith('ALERTE', alert)).length, `${alert} e-mails`).toBe(1)
+      expect((await mailsWith('RÉSOLU', alert)).length, `${alert} RÉSOLU e-mails`).toBe(1)
+      expect((await callsWith('firing', alert)).length, `${alert} webhook calls`).toBe(1)
+      expect((await callsWith('resolved', alert)).length, `${alert} resolved webhook calls`).toBe(1)
+    }
+    // The certificate now exists: its expiry reached Prometheus through var/metrics.
+    const expiry = await query('aiko_ssl_certificate_expiry_seconds')
+    expect(Number(expiry.find((sample) => sample.metric['domain'] === E2E.domain)?.value[1]) * 1000).toBeGreaterThan(Date.now() + 14 * 86_400_000)
   }, 900_000)
 
-  it('no secret of .env is in any message', async () => {
-    const everything = [...(await mails()).map((m) => m.raw + m.text + m.html), ...(await webhookCalls()).map((c) => c.raw)]
-    expect(everything.length).toBeGreaterThanOrEqual(4)
+  it('the backend container stopped: status --write-metrics publishes it unhealthy and ServiceUnhealthy goes pending', async () => {
+    expect((await compose(['stop', 'backend'])).code).toBe(0)
+    try {
+      const written = await script('status', ['--write-metrics'])
+      expect(written.code, written.stdout + written.stderr).toBe(0)
+      expect(written.stdout.trim()).toBe('')
+      expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 0\n')
+      const pending = await waitFor('ServiceUnhealthy pending for backend', async () => (await ruleAlerts()).find((alert) => alert.labels['alertname'] === 'ServiceUnhealthy' && alert.labels['service'] === 'backend'), 120_000)
+      expect(pending.state).toBe('pending')
+      expect((await query('aiko_cron_heartbeat_timestamp_seconds'))[0]?.value[1]).toMatch(/^\d{10}$/)
+    } finally {
+      expect((await compose(['start', 'backend'])).code).toBe(0)
+    }
+    const health = async () => {
+      const id = (await compose(['ps', '-q', 'backend'])).stdout.trim()
+      return id === '' ? '' : (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).stdout.trim()
+    }
+    await waitFor('backend healthy again', async () => ((await health()) === 'healthy' ? true : undefined), 120_000)
+    expect((await script('status', ['--write-metrics'])).code).toBe(0)
+    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 1\n')
+    expect(await mailsWith('ALERTE', 'ServiceUnhealthy')).toEqual([])
+  }, 300_000)
+
+  it('the Watchdog pings the heartbeat URL and reaches no one; no secret of .env is in any message', async () => {
+    const calls = await webhookCalls()
+    const heartbeats = calls.filter((call) => call.path === '/heartbeat')
+    expect(heartbeats.length).toBeGreaterThanOrEqual(1)
+    expect(new Set(heartbeats.map((call) => call.body.commonLabels['alertname']))).toEqual(new Set(['Watchdog']))
+    expect(calls.filter((call) => call.path !== '/heartbeat' && call.raw.includes('Watchdog'))).toEqual([])
+    const all = await mails()
+    expect(all.filter((mail) => mail.subject.includes('Watchdog'))).toEqual([])
+    const everything = [...all.map((m) => m.raw + m.text + m.html), ...calls.map((c) => c.raw)]
+    expect(everything.length).toBeGreaterThanOrEqual(10)
     for (const secret of secrets) for (const message of everything) expect(message.includes(secret)).toBe(false)
   })
 })

@@ -11,6 +11,8 @@ import {
   renderOperationMetric,
   renderServiceHealth,
 } from '../../lib/alerts/metrics.ts'
+import { serviceHealth, WATCH_JOB, writeWatchMetrics } from '../../lib/alerts/watch.ts'
+import { renderCronFile } from '../../lib/cron/job.ts'
 import type { Output } from '../../lib/ui/output.ts'
 
 const TIME = new Date('2026-12-02T03:00:00Z')
@@ -123,5 +125,55 @@ describe('recordOperation', () => {
     await recordOperation({ output, varDir, executor: { dryRun: false } }, 'backup', { ok: true, time: TIME })
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatch(/^could not write the backup metric for Prometheus \(EISDIR.*\): its alerts may be stale$/)
+  })
+})
+
+describe('the watch job', () => {
+  const base = { containers: 1, images: ['x'], exitCode: null, expected: true }
+  it('healthy: running with a passing healthcheck or none; expected services only', () => {
+    expect(
+      serviceHealth([
+        { ...base, name: 'backend', state: 'running', health: 'healthy' },
+        { ...base, name: 'celery-beat', state: 'running', health: 'none' },
+        { ...base, name: 'frontend', state: 'running', health: 'starting' },
+        { ...base, name: 'nginx', state: 'running', health: 'unhealthy' },
+        { ...base, name: 'postgres', state: 'exited', health: 'none', exitCode: 1 },
+        { ...base, name: 'redis', state: 'absent', health: 'none', containers: 0 },
+        { ...base, name: 'grafana', state: 'running', health: 'healthy', expected: false },
+      ]),
+    ).toEqual([
+      { name: 'backend', healthy: true },
+      { name: 'celery-beat', healthy: true },
+      { name: 'frontend', healthy: false },
+      { name: 'nginx', healthy: false },
+      { name: 'postgres', healthy: false },
+      { name: 'redis', healthy: false },
+    ])
+  })
+
+  it('its cron line runs status --write-metrics every minute', () => {
+    expect(renderCronFile(WATCH_JOB, { minute: 17, projectDir: '/srv/ai-ko', nodeBinDir: '/usr/bin', envPath: '/srv/ai-ko/.env', logFile: WATCH_JOB.logFile, environment: { AIKO_VAR_DIR: '/srv/ai-ko/var' } })).toBe(
+      [
+        '# AI-KO: health of each service and cron heartbeat for Prometheus, installed by `npx zx scripts/status.mts --install-cron`.',
+        '# Silent when all goes well; its alerts: ServiceUnhealthy, CronHeartbeatMissing.',
+        'SHELL=/bin/sh',
+        'PATH=/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'AIKO_VAR_DIR=/srv/ai-ko/var',
+        "* * * * * root cd '/srv/ai-ko' && npx zx scripts/status.mts --write-metrics --env-path '/srv/ai-ko/.env' >> '/var/log/aiko-watch.log' 2>&1",
+        '',
+      ].join('\n'),
+    )
+  })
+
+  it('writes the services file, then the heartbeat', async () => {
+    const varDir = await mkdtemp(join(tmpdir(), 'aiko-watch-'))
+    try {
+      await writeWatchMetrics(varDir, [{ ...base, name: 'backend', state: 'running', health: 'healthy' }], TIME)
+      expect(await readdir(metricsDir(varDir))).toEqual(['aiko_heartbeat.prom', 'aiko_services.prom'])
+      expect(await readFile(join(metricsDir(varDir), 'aiko_services.prom'), 'utf8')).toBe(renderServiceHealth([{ name: 'backend', healthy: true }]))
+      expect(await readFile(join(metricsDir(varDir), 'aiko_heartbeat.prom'), 'utf8')).toBe(renderHeartbeat(TIME))
+    } finally {
+      await rm(varDir, { recursive: true, force: true })
+    }
   })
 })

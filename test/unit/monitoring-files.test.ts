@@ -52,6 +52,11 @@ const Alerts = z.object({
   ),
 })
 
+const AlertTests = z.object({
+  rule_files: z.array(z.string()),
+  tests: z.array(z.object({ alert_rule_test: z.array(z.object({ alertname: z.string(), exp_alerts: z.array(z.unknown()).nullable().optional() })).optional() })),
+})
+
 const Datasources = z.object({
   apiVersion: z.number(),
   datasources: z.array(z.object({ name: z.string(), uid: z.string(), type: z.string(), url: z.string() })),
@@ -150,9 +155,29 @@ describe('alerts.yml', () => {
   const rules = alerts.groups.flatMap((g) => g.rules)
 
   it('defines the expected alerts', () => {
-    const names = rules.map((r) => r.alert)
-    for (const name of ['TargetDown', 'DiskAlmostFull', 'CertificateExpiringSoon', 'High5xxRate']) expect(names).toContain(name)
-    expect(new Set(names).size).toBe(names.length)
+    expect(rules.map((r) => r.alert)).toEqual([
+      'Watchdog', 'TargetDown', 'High5xxRate', 'NginxDown', 'ServiceUnhealthy', 'CronHeartbeatMissing', 'DiskAlmostFull', 'MemoryAlmostExhausted',
+      'CertificateExpiringSoon', 'CertificateRenewalFailing', 'PostgresDown', 'RedisDown', 'CeleryQueueBacklog',
+      'BackupFailed', 'BackupTooOld', 'OffsiteCopyFailed', 'OffsiteCopyTooOld', 'RestoreNotVerified', 'DeployFailed',
+    ])
+  })
+
+  it('tells the operator what to do for every alert a person receives (annotation action)', () => {
+    for (const rule of rules.filter((r) => r.alert !== 'Watchdog')) expect(rule.annotations?.['action'], `${rule.alert}: annotations.action`).toBeTruthy()
+  })
+
+  it('has promtool tests for every rule, firing and quiet (Watchdog: always firing)', () => {
+    const cases = AlertTests.parse(yaml('monitoring/prometheus/alerts.test.yml')).tests.flatMap((t) => t.alert_rule_test ?? [])
+    const uncovered = rules
+      .map((r) => r.alert)
+      .flatMap((name) => {
+        const mine = cases.filter((c) => c.alertname === name)
+        return [
+          ...(mine.some((c) => (c.exp_alerts ?? []).length > 0) ? [] : [`${name}: no firing case`]),
+          ...(name === 'Watchdog' || mine.some((c) => (c.exp_alerts ?? []).length === 0) ? [] : [`${name}: no quiet case`]),
+        ]
+      })
+    expect(uncovered).toEqual([])
   })
 
   it('gives every rule an expr, a for and a known severity', () => {
