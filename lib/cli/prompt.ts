@@ -11,9 +11,10 @@ export type Ask = (prompt: string, options?: { hidden?: boolean }) => Promise<st
  */
 export const ask: Ask = async (prompt, options = {}) => {
   if (options.hidden !== true) return question(prompt)
-  process.stdout.write(prompt)
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() })
+  // The terminal leaves its echo mode (raw, readline echoes into the sink) before the prompt shows.
   const reader = createInterface({ input: process.stdin, output: sink, terminal: true })
+  process.stdout.write(prompt)
   try {
     return await new Promise<string>((resolve) => reader.question('', resolve))
   } finally {

@@ -18,7 +18,6 @@ import { E2E, e2eContext, execIn } from './helpers/stack.ts'
  * prometheus-alertmanager 0.25), its config rendered from .env, e-mail over SMTP to a real
  * SMTP server (aiosmtpd) and a webhook receiver, both containers on the compose network.
  *
- * - the rules, every one firing and quiet: promtool test rules;
  * - no channel: status warns (exit code unchanged) and --test-alert refuses;
  * - the test alert arrives by e-mail (in French) and by webhook;
  * - real conditions, started together so the file stays short: the postgres-exporter
@@ -27,9 +26,10 @@ import { E2E, e2eContext, execIn } from './helpers/stack.ts'
  *   Pebble cannot be stopped for it, `compose run certbot` starts it again through
  *   depends_on). Each gives ONE e-mail and ONE webhook call with its French subject, then a
  *   RÉSOLU message once fixed (exporter started, a good backup, init-ssl then a good renewal);
- * - the backend container stopped: status --write-metrics publishes aiko_service_healthy 0
- *   and ServiceUnhealthy goes pending (its 5 minutes are not waited for here: promtool
- *   proves the rest of that rule);
+ * - meanwhile, the backend container stopped: status --write-metrics publishes
+ *   aiko_service_healthy 0 and ServiceUnhealthy goes pending (its 5 minutes are not waited
+ *   for here: promtool proves the rest of that rule);
+ * - the rules, every one firing and quiet: promtool test rules (started first, asserted last);
  * - the Watchdog pings ALERT_HEARTBEAT_URL and never reaches a person; no secret of .env in
  *   any message.
  * Prometheus keeps its production intervals (30 s); only Alertmanager's grouping is short
@@ -102,6 +102,34 @@ async function delivered(kind: 'ALERTE' | 'RÉSOLU', alert: string, timeoutMs: n
   return { mail, call }
 }
 
+/**
+ * The backend container stopped: status --write-metrics (the watch cron job's command)
+ * publishes it unhealthy and ServiceUnhealthy goes pending; its 5 minutes are not waited for
+ * (promtool proves the rest of that rule). Run while TargetDown takes its 2 minutes.
+ */
+async function backendUnhealthyIsPublished(): Promise<void> {
+  expect((await compose(['stop', 'backend'])).code).toBe(0)
+  try {
+    const written = await script('status', ['--write-metrics'])
+    expect(written.code, written.stdout + written.stderr).toBe(0)
+    expect(written.stdout.trim()).toBe('')
+    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 0\n')
+    const pending = await waitFor('ServiceUnhealthy pending for backend', async () => (await ruleAlerts()).find((alert) => alert.labels['alertname'] === 'ServiceUnhealthy' && alert.labels['service'] === 'backend'), 120_000)
+    expect(pending.state).toBe('pending')
+    expect((await query('aiko_cron_heartbeat_timestamp_seconds'))[0]?.value[1]).toMatch(/^\d{10}$/)
+  } finally {
+    expect((await compose(['start', 'backend'])).code).toBe(0)
+  }
+  const health = async () => {
+    const id = (await compose(['ps', '-q', 'backend'])).stdout.trim()
+    return id === '' ? '' : (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).stdout.trim()
+  }
+  await waitFor('backend healthy again', async () => ((await health()) === 'healthy' ? true : undefined), 120_000)
+  expect((await script('status', ['--write-metrics'])).code).toBe(0)
+  expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 1\n')
+  expect(await mailsWith('ALERTE', 'ServiceUnhealthy')).toEqual([])
+}
+
 let ctx: StackContext
 let secrets: string[] = []
 const timings: string[] = []
@@ -114,7 +142,12 @@ const alertSettings = {
   ALERT_HEARTBEAT_URL: 'http://webhook:8000/heartbeat',
 }
 
+/** promtool test rules in the Prometheus stand-in, started at once: it runs beside the slow tests (asserted at the end). */
+let promtool: Promise<RunResult>
+
 beforeAll(async () => {
+  const rules = join(PROJECT_DIR, 'monitoring', 'prometheus')
+  promtool = docker(['run', '--rm', '--entrypoint', 'promtool', '-v', `${rules}:/rules:ro`, '-w', '/rules', 'aiko-standin/prometheus:test', 'test', 'rules', 'alerts.test.yml'], 300_000)
   ctx = await e2eContext()
   process.env['AIKO_ALERT_TIMING'] = '2s,10s,4h'
   for (const name of [smtpName, webhookName]) await docker(['rm', '-f', name])
@@ -135,13 +168,6 @@ afterAll(async () => {
 })
 
 describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
-  it('every rule of alerts.yml fires and stays quiet as its promtool tests say', async () => {
-    const rules = join(PROJECT_DIR, 'monitoring', 'prometheus')
-    const result = await docker(['run', '--rm', '--entrypoint', 'promtool', '-v', `${rules}:/rules:ro`, '-w', '/rules', 'aiko-standin/prometheus:test', 'test', 'rules', 'alerts.test.yml'])
-    expect(result.code, result.stdout + result.stderr).toBe(0)
-    expect(result.stdout).toContain('SUCCESS')
-  })
-
   it('with no channel, status warns that alerts go nowhere (exit code unchanged) and --test-alert refuses', async () => {
     const status = await script('status', ['--json'])
     const report = z.object({ alerts: z.object({ channels: z.array(z.string()) }), problems: z.array(z.object({ check: z.string() })), warnings: z.array(z.object({ check: z.string(), message: z.string() })) }).parse(JSON.parse(status.stdout))
@@ -224,7 +250,7 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(call.body.alerts[0]?.annotations['summary']).toBe(`Message de test envoyé depuis ${E2E.domain}`)
   })
 
-  it('real conditions: an exporter stopped, a backup failing, the renewal failing twice: one e-mail and one webhook call each, then RÉSOLU', async () => {
+  it('real conditions: an exporter stopped, a backup failing, the renewal failing twice: one e-mail and one webhook call each, then RÉSOLU; the backend stopped: published unhealthy', async () => {
     const started = Date.now()
     const since = () => `${((Date.now() - started) / 1000).toFixed(0)} s`
     const ok = (result: RunResult) => expect(result.code, result.stdout + result.stderr).toBe(0)
@@ -263,11 +289,16 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     ok(await script('init-ssl', ['--renew', '--yes']))
     expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_renew.prom'), 'utf8')).toContain('aiko_operation_consecutive_failures{operation="renew"} 0\n')
 
+    // Meanwhile, while TargetDown takes its 2 minutes:
+    await backendUnhealthyIsPublished()
+    timings.push(`backend unhealthy published ${since()} after the start`)
+
     const target = await delivered('ALERTE', 'TargetDown', 300_000)
     timings.push(`TargetDown delivered ${since()} after the start`)
     expect(target.mail.text).toContain('- TargetDown [critical] : La cible postgres-exporter:9187 (postgres) ne répond plus')
     expect(target.call.body.alerts.map((alert) => alert.labels['instance'])).toEqual(['postgres-exporter:9187'])
     ok(await compose(['start', 'postgres-exporter']))
+    ok(await script('status', ['--write-metrics']))
 
     for (const alert of ['BackupFailed', 'CertificateRenewalFailing', 'TargetDown']) {
       const resolved = await delivered('RÉSOLU', alert, 180_000)
@@ -288,28 +319,11 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(Number(expiry.find((sample) => sample.metric['domain'] === E2E.domain)?.value[1]) * 1000).toBeGreaterThan(Date.now() + 14 * 86_400_000)
   }, 900_000)
 
-  it('the backend container stopped: status --write-metrics publishes it unhealthy and ServiceUnhealthy goes pending', async () => {
-    expect((await compose(['stop', 'backend'])).code).toBe(0)
-    try {
-      const written = await script('status', ['--write-metrics'])
-      expect(written.code, written.stdout + written.stderr).toBe(0)
-      expect(written.stdout.trim()).toBe('')
-      expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 0\n')
-      const pending = await waitFor('ServiceUnhealthy pending for backend', async () => (await ruleAlerts()).find((alert) => alert.labels['alertname'] === 'ServiceUnhealthy' && alert.labels['service'] === 'backend'), 120_000)
-      expect(pending.state).toBe('pending')
-      expect((await query('aiko_cron_heartbeat_timestamp_seconds'))[0]?.value[1]).toMatch(/^\d{10}$/)
-    } finally {
-      expect((await compose(['start', 'backend'])).code).toBe(0)
-    }
-    const health = async () => {
-      const id = (await compose(['ps', '-q', 'backend'])).stdout.trim()
-      return id === '' ? '' : (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).stdout.trim()
-    }
-    await waitFor('backend healthy again', async () => ((await health()) === 'healthy' ? true : undefined), 120_000)
-    expect((await script('status', ['--write-metrics'])).code).toBe(0)
-    expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_services.prom'), 'utf8')).toContain('aiko_service_healthy{service="backend"} 1\n')
-    expect(await mailsWith('ALERTE', 'ServiceUnhealthy')).toEqual([])
-  }, 300_000)
+  it('every rule of alerts.yml fires and stays quiet as its promtool tests say (run since the start of the file)', async () => {
+    const result = await promtool
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    expect(result.stdout).toContain('SUCCESS')
+  })
 
   it('the Watchdog pings the heartbeat URL and reaches no one; no secret of .env is in any message', async () => {
     const calls = await webhookCalls()
