@@ -91,3 +91,28 @@ FAKE
   refute_output --partial 'grafana'
   refute_secrets_in "$output$stderr"
 }
+
+@test "status --write-metrics: each expected service's health and the heartbeat in var/metrics, silent, exit 0 with services down" {
+  script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  run --separate-stderr script status --env-path "$ENV_FILE" --write-metrics
+  assert_success
+  [ -z "$output" ]
+  [ "$(grep -v '^#' "$AIKO_VAR_DIR/metrics/aiko_services.prom")" = $'aiko_service_healthy{service="backend"} 0\naiko_service_healthy{service="postgres"} 0' ]
+  grep -Eqx 'aiko_cron_heartbeat_timestamp_seconds [0-9]{10}' "$AIKO_VAR_DIR/metrics/aiko_heartbeat.prom"
+  [ "$(file_mode "$AIKO_VAR_DIR/metrics/aiko_services.prom")" = 644 ]
+  refute_secrets_in "$output$stderr"
+}
+
+@test "status --install-cron writes the every-minute watch job once; modes do not combine" {
+  script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  local cron="$BATS_TEST_TMPDIR/aiko-watch"
+  run --separate-stderr script status --env-path "$ENV_FILE" --install-cron --cron-file "$cron"
+  assert_success
+  grep -Eq "^\* \* \* \* \* root cd '.*' && npx zx scripts/status.mts --write-metrics --env-path '$ENV_FILE' >> '/var/log/aiko-watch.log' 2>&1$" "$cron"
+  grep -qx "AIKO_VAR_DIR=$AIKO_VAR_DIR" "$cron"
+  run --separate-stderr script status --env-path "$ENV_FILE" --install-cron --cron-file "$cron"
+  assert_output --partial 'already installed: nothing to change'
+  run --separate-stderr script status --env-path "$ENV_FILE" --json --test-alert
+  assert_failure 2
+  [[ "$stderr" == *"--json and --test-alert cannot be combined"* ]]
+}

@@ -260,7 +260,7 @@ describe('serviceRoles', () => {
   it('a host folder makes a service global only when it keeps no data of its own (Alertmanager: stateful)', () => {
     const compose: ComposeFile = {
       services: {
-        alertmanager: { image: 'prom/alertmanager:v0.27.0', volumes: ['/srv/ai-ko/var/alertmanager:/etc/alertmanager/config:ro', 'alertmanager-data:/alertmanager'] },
+        alertmanager: { image: 'prom/alertmanager:v0.28.1', volumes: ['/srv/ai-ko/var/alertmanager:/etc/alertmanager/config:ro', 'alertmanager-data:/alertmanager'] },
         'node-exporter': { image: 'prom/node-exporter:v1.8.2', volumes: ['/proc:/host/proc:ro', '/srv/ai-ko/var/metrics:/textfile:ro'] },
       },
       volumes: { 'alertmanager-data': null },
@@ -351,7 +351,7 @@ describe("renderStack on the repository's docker-compose.yml", () => {
         frontend: 'r.example:5000/aiko-frontend:r42 | replicated x2 | start-first | anywhere | cap_drop environment healthcheck logging networks stop_grace_period',
         nginx: 'nginx:1.27-alpine | replicated x1 | stop-first | node.labels.edge == true | cap_add cap_drop environment healthcheck logging ports read_only stop_grace_period stop_signal volumes',
         prometheus: 'prom/prometheus:v2.54.1 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
-        alertmanager: 'prom/alertmanager:v0.27.0 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
+        alertmanager: 'prom/alertmanager:v0.28.1 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
         'node-exporter': 'prom/node-exporter:v1.8.2 | global | stop-first | anywhere | cap_drop command healthcheck logging read_only user volumes',
         'postgres-exporter': 'prometheuscommunity/postgres-exporter:v0.15.0 | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
         'redis-exporter': 'oliver006/redis_exporter:v1.62.0-alpine | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
