@@ -170,7 +170,7 @@ export function guideProbes(target: GuideTarget) {
 }
 
 /** Secrets only the operator knows: init-env leaves them empty (it generates every other one). */
-const OPERATOR_SECRETS: readonly string[] = ['ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY']
+const OPERATOR_SECRETS: readonly string[] = ['ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'ALERT_SMTP_PASSWORD']
 const secretsOf = (env: Record<string, string>) => Object.fromEntries(SECRET_NAMES.map((name) => [name, env[name] ?? '']))
 
 /** The steps: what each block of the guide promises. */
