@@ -7,6 +7,7 @@ import { restoreSafely, restoreWithSafetyBackup } from '../lib/backup/restore.ts
 import { takeScheduledBackup } from '../lib/backup/scheduled.ts'
 import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { confirmLoss } from '../lib/cli/confirm.ts'
+import { recordOperation } from '../lib/alerts/metrics.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { installCronJob } from '../lib/cron/install.ts'
 import { exitCodeHelp, usageError } from '../lib/errors.ts'
@@ -36,6 +37,10 @@ with restic (encrypted, deduplicated): that dump, the uploads volume and the .en
 manifest of SHA-256 checksums; then the off-site retention of .env applies (RESTIC_KEEP_DAILY,
 _WEEKLY, _MONTHLY: restic forget --prune, this server's sets only). The restic password is
 passed in restic's environment, never on a command line, and never printed.
+
+Each backup, off-site copy and --verify ends by writing its result and time for Prometheus
+(aiko_operation_* in node-exporter's textfile folder, lib/alerts/metrics.ts): a failure, or
+no success for 26 h (8 days for --verify), is an alert by e-mail/webhook (.env ALERT_*).
 
 Options:
   --keep N           scheduled backups to keep (default 14)
@@ -136,7 +141,11 @@ await runMain(async (out) => {
     return out.success(result === 'exists' ? `the repository ${repositoryLabel(needRepo('--init-offsite').repository)} already exists: nothing to do` : `created the repository ${repositoryLabel(needRepo('--init-offsite').repository)}: keep RESTIC_PASSWORD off the server too, without it the copies cannot be read`)
   }
   if (flags.verify) {
-    const report = await verifyLatestBackup(ctx, env, repo, new Date())
+    const report = await verifyLatestBackup(ctx, env, repo, new Date()).catch(async (error: unknown) => {
+      await recordOperation(ctx, 'verify', { ok: false, time: new Date() })
+      throw error
+    })
+    if (report !== undefined) await recordOperation(ctx, 'verify', { ok: true, time: new Date() })
     if (report === undefined) return out.success('dry-run: nothing restored')
     const rows = Object.values(report.tables).reduce((sum, count) => sum + count, 0)
     out.success(`verified ${report.source}: it restores into a working database (migration head ${report.head}, ${Object.keys(report.tables).length} tables, ${rows} rows, admin present)`)
@@ -176,12 +185,20 @@ await runMain(async (out) => {
   // A plain backup takes no lock: pg_dump reads one consistent snapshot whatever else runs,
   // and the pruning touches only scheduled-*.dump files, which no other command writes. So the
   // daily cron job is never refused (exit 6) because a deploy or a restore happens to run.
-  const backup = await takeScheduledBackup(ctx, { keep, now: new Date() })
+  const backup = await takeScheduledBackup(ctx, { keep, now: new Date() }).catch(async (error: unknown) => {
+    await recordOperation(ctx, 'backup', { ok: false, time: new Date() })
+    throw error
+  })
+  if (backup.size !== undefined) await recordOperation(ctx, 'backup', { ok: true, time: new Date() })
   if (backup.size === undefined) out.success(`dry-run: would write ${backup.file}, nothing changed`)
   else out.success(`wrote ${backup.file} (${formatBytes(backup.size)})`)
   for (const name of backup.pruned) out.info(`${flags['dry-run'] ? 'would prune' : 'pruned'} ${name} (--keep ${keep})`)
   if (backup.pruned.length === 0) out.info(`nothing to prune (--keep ${keep})`)
   if (repo === undefined) return out.warn('no off-site copy: RESTIC_REPOSITORY is empty in .env (one lost disk loses every backup; see the guide)')
-  const copy = await copySetOffsite(ctx, repo, { dump: backup.file, envPath, domain: env.DOMAIN, release: await readCurrentRelease(ctx.varDir), now: new Date() })
+  const copy = await copySetOffsite(ctx, repo, { dump: backup.file, envPath, domain: env.DOMAIN, release: await readCurrentRelease(ctx.varDir), now: new Date() }).catch(async (error: unknown) => {
+    await recordOperation(ctx, 'offsite', { ok: false, time: new Date() })
+    throw error
+  })
+  if (copy !== undefined) await recordOperation(ctx, 'offsite', { ok: true, time: new Date() })
   if (copy !== undefined) out.success(`copied the set off the server: snapshot ${copy.snapshot.slice(0, 8)} (database, .env, ${copy.manifest.uploads.count} uploaded files)`)
 }, { logName: scriptArgs(import.meta.url).includes('--list') ? undefined : 'backup' })

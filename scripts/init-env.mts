@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { question } from 'zx'
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
+import { ask } from '../lib/cli/prompt.ts'
+import { askAlertChannel, channelAlreadySet } from '../lib/env/alert-channel.ts'
 import { exitCodeHelp, usageError } from '../lib/errors.ts'
 import { parseExample } from '../lib/env/example.ts'
 import { describeChange, missingAnswers, parseSetFlags, prepareEnv } from '../lib/env/init.ts'
@@ -15,7 +16,8 @@ import { writeFileAtomic } from '../lib/fs/atomic-write.ts'
 const HELP = `Usage: npx zx scripts/init-env.mts [options]
 
 Creates or completes the .env file from env.example: generates the secrets, asks for the
-values only you know (domain, e-mails) or takes them from --set, never overwrites a value
+values only you know (domain, e-mails) or takes them from --set, then where alerts go
+(e-mail, webhook, both or none; asked while .env names no channel), never overwrites a value
 you set, writes the file atomically with mode 0600 (previous file kept as <file>.bak),
 then validates it.
 
@@ -54,8 +56,9 @@ await runMain(async (out) => {
     for (const name of missingAnswers(example, current, sets)) {
       const variable = example.variables.find((candidate) => candidate.name === name)
       const hint = variable?.comment.filter((line) => !line.includes('@')).map((line) => line.replace(/^#\s?/, '')).join(' ') ?? ''
-      answers[name] = (await question(`${name} — ${hint}\n> `)).trim()
+      answers[name] = (await ask(`${name} — ${hint}\n> `)).trim()
     }
+    if (!channelAlreadySet(current?.values ?? {}, sets)) Object.assign(answers, await askAlertChannel(ask, (message) => out.warn(message)))
   }
 
   const plan = prepareEnv({ example, current, sets, answers, today: new Date().toISOString().slice(0, 10) })

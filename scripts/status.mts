@@ -1,12 +1,17 @@
 import { commonHelp, commonOptions, parseFlags, scriptArgs } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
-import { ExitCode, exitCodeHelp } from '../lib/errors.ts'
+import { dirname } from 'node:path'
+import { postAlerts, runningAlertmanager } from '../lib/alerts/apply.ts'
+import { alertChannels, describeChannel, testAlertPayload } from '../lib/alerts/config.ts'
+import { DEFAULT_WATCH_CRON_FILE, WATCH_JOB, writeWatchMetrics } from '../lib/alerts/watch.ts'
+import { installCronJob } from '../lib/cron/install.ts'
+import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { maskSecrets } from '../lib/exec/mask.ts'
-import { createStackContext } from '../lib/stack/context.ts'
+import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
 import { collectStatus } from '../lib/status/collect.ts'
 import { formatStatus } from '../lib/status/format.ts'
-import { judgeProblems, MAX_BACKUP_AGE_HOURS, MAX_OFFSITE_AGE_HOURS, MAX_VERIFY_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
+import { alertWarnings, judgeProblems, MAX_BACKUP_AGE_HOURS, MAX_OFFSITE_AGE_HOURS, MAX_VERIFY_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
 import { buildReport, STATUS_SCHEMA } from '../lib/status/report.ts'
 import { createOutput } from '../lib/ui/output.ts'
 
@@ -26,8 +31,20 @@ Problems (exit code 4 when there is any):
   - RESTIC_REPOSITORY set and no off-site copy, or the last older than ${MAX_OFFSITE_AGE_HOURS} h
   - the last backup --verify failed, is older than ${MAX_VERIFY_AGE_HOURS / 24} days, or (off-site
     configured) never ran
+Warnings (listed, exit code unchanged):
+  - no alert channel (ALERT_SMTP_HOST/ALERT_EMAIL_* or ALERT_WEBHOOK_URL): alerts go nowhere
 
 Options:
+  --test-alert     send one test alert through Alertmanager (posted to its API inside its
+                   container) and name the channels it goes to; a "RÉSOLU" message follows
+                   about 5 minutes later. Exit 4 when no channel is configured or
+                   Alertmanager is not running. Prints no status.
+  --write-metrics  for the watch cron job: write each service's health and the cron
+                   heartbeat into var/metrics (node-exporter's textfile folder; alerts
+                   ServiceUnhealthy, CronHeartbeatMissing). Prints nothing when it works;
+                   exit 0 whatever the stack's state (the alerts judge it).
+  --install-cron   install the watch job (every minute; idempotent) and show it
+  --cron-file PATH where --install-cron writes (default ${DEFAULT_WATCH_CRON_FILE})
   --json           print one JSON object on stdout and nothing else (messages go to
                    stderr); its shape, stable (schema ${STATUS_SCHEMA}), null when unknown:
     { schema, time, ok, project, domain, nginxMode: "http"|"https",
@@ -45,9 +62,11 @@ Options:
       offsite: { configured, last: null | { time, snapshot, repository, ageHours } },
       verify: null | { time, ok, source, detail, ageHours },
       drift: [ "what a deploy would fix first", .. ],
+      alerts: { channels: [ "e-mail to ... via host:port (starttls)", "webhook https://host/…" ] },
       problems: [ { check: "docker"|"compose"|"service"|"certificate"|"disk"|"backup"|
                            "offsite"|"verify",
-                    message } ] }
+                    message } ],
+      warnings: [ { check: "alerts", message } ] }
     e.g. npx zx scripts/status.mts --json | jq -r '.problems[].message'
 ${commonHelp}
 
@@ -57,12 +76,44 @@ ${exitCodeHelp}`
 const output = createOutput(scriptArgs(import.meta.url).includes('--json') ? { stdout: process.stderr } : {})
 
 await runMain(async () => {
-  const { values: flags } = parseFlags(scriptArgs(import.meta.url), { ...commonOptions, json: { type: 'boolean', default: false } })
+  const { values: flags } = parseFlags(scriptArgs(import.meta.url), {
+    ...commonOptions,
+    json: { type: 'boolean', default: false },
+    'test-alert': { type: 'boolean', default: false },
+    'write-metrics': { type: 'boolean', default: false },
+    'install-cron': { type: 'boolean', default: false },
+    'cron-file': { type: 'string', default: DEFAULT_WATCH_CRON_FILE },
+  })
   if (flags.help) return void console.log(HELP)
+  const modes = (['json', 'test-alert', 'write-metrics', 'install-cron'] as const).filter((mode) => flags[mode])
+  if (modes.length > 1) throw usageError(`--${modes.join(' and --')} cannot be combined`, 'run one at a time')
+  if (flags['install-cron'])
+    return installCronJob(output, WATCH_JOB, { cronFile: flags['cron-file'], projectDir: PROJECT_DIR, nodeBinDir: dirname(process.execPath), envPath: flags['env-path'], dryRun: flags['dry-run'], environment: process.env })
   const { env, file } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(output, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
+  if (flags['test-alert']) return sendTestAlert(ctx, env)
   const facts = await collectStatus(ctx, { env, composeProfiles: process.env['COMPOSE_PROFILES'] ?? file.values['COMPOSE_PROFILES'] })
-  const report = buildReport(facts, judgeProblems(facts, { production: env.APP_ENV === 'production' }))
+  if (flags['write-metrics']) {
+    if (flags['dry-run']) return ctx.output.info(`[dry-run] would write the health of ${facts.services.filter((service) => service.expected).length} services and the heartbeat into ${ctx.varDir}/metrics`)
+    return writeWatchMetrics(ctx.varDir, facts.services, new Date())
+  }
+  const report = buildReport(facts, judgeProblems(facts, { production: env.APP_ENV === 'production' }), alertWarnings(facts))
   console.log(maskSecrets(flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)))
   process.exitCode = report.ok ? ExitCode.ok : ExitCode.precondition
 }, output)
+
+/** One alert posted to Alertmanager's API from inside its container; says where it goes. */
+async function sendTestAlert(ctx: Awaited<ReturnType<typeof createStackContext>>, env: Awaited<ReturnType<typeof loadEnv>>['env']): Promise<void> {
+  const channels = alertChannels(env)
+  if (channels.length === 0)
+    throw new ToolkitError('no alert channel is configured: a test alert would go nowhere', {
+      exitCode: ExitCode.precondition,
+      hint: 'set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, then npx zx scripts/deploy.mts',
+    })
+  const id = await runningAlertmanager(ctx)
+  if (id === undefined && !ctx.executor.dryRun)
+    throw new ToolkitError('Alertmanager is not running', { exitCode: ExitCode.precondition, hint: 'start the stack: npx zx scripts/deploy.mts' })
+  await ctx.output.step('post a test alert to Alertmanager', () => ctx.executor.run(postAlerts(id ?? 'alertmanager', testAlertPayload(env.DOMAIN, new Date()))))
+  ctx.output.info(`test alert AikoTestAlert sent; it goes to: ${channels.map(describeChannel).join('; ')}`)
+  ctx.output.info('it arrives within about a minute (Alertmanager groups alerts first); a "RÉSOLU" message follows about 5 minutes later')
+}

@@ -6,6 +6,8 @@ export interface CronJob {
   comments: readonly string[]
   /** The cron hour field: '3,15' (twice a day), '2' (daily). */
   hours: string
+  /** Every minute of the hours (the minute field is `*`): the watch job. */
+  everyMinute?: boolean
   /** The cron day-of-week field ('0': Sundays); every day when unset. */
   weekdays?: string
   /** The script and its flags, run with `npx zx` from the project folder; --env-path is added. */
@@ -38,7 +40,7 @@ export function renderCronFile(job: CronJob, input: CronInput): string {
     'SHELL=/bin/sh',
     `PATH=${input.nodeBinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     ...environment,
-    `${input.minute} ${job.hours} * * ${job.weekdays ?? '*'} root cd ${quote(input.projectDir)} && npx zx ${job.script.join(' ')} --env-path ${quote(input.envPath)} >> ${quote(input.logFile)} 2>&1`,
+    `${job.everyMinute === true ? '*' : input.minute} ${job.hours} * * ${job.weekdays ?? '*'} root cd ${quote(input.projectDir)} && npx zx ${job.script.join(' ')} --env-path ${quote(input.envPath)} >> ${quote(input.logFile)} 2>&1`,
     '',
   ].join('\n')
 }

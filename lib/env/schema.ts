@@ -124,13 +124,28 @@ export function envSchema(appEnv: AppEnv) {
       RESTIC_KEEP_DAILY: count('RESTIC_KEEP_DAILY', '7'),
       RESTIC_KEEP_WEEKLY: count('RESTIC_KEEP_WEEKLY', '4'),
       RESTIC_KEEP_MONTHLY: count('RESTIC_KEEP_MONTHLY', '6'),
+      ALERT_SMTP_HOST: z
+        .string()
+        .refine((v) => HOSTNAME.test(v) || /^[a-z0-9-]{1,63}$/.test(v) || z.ipv4().safeParse(v).success, 'ALERT_SMTP_HOST must be a host name such as smtp.your-provider.fr or an IPv4 address (no port: see ALERT_SMTP_PORT)')
+        .optional(),
+      ALERT_SMTP_PORT: port('ALERT_SMTP_PORT', '587'),
+      ALERT_SMTP_TLS: z.enum(['starttls', 'tls', 'none'], { error: 'ALERT_SMTP_TLS must be starttls (port 587), tls (port 465) or none (a relay on a trusted network) (default starttls)' }).default('starttls'),
+      ALERT_SMTP_USER: z.string().refine((v) => !/[\s]/.test(v), 'ALERT_SMTP_USER must not contain spaces').optional(),
+      ALERT_SMTP_PASSWORD: z.string().refine((v) => !/[\r\n]/.test(v), 'ALERT_SMTP_PASSWORD must be on one line').optional(),
+      ALERT_EMAIL_FROM: z.string().refine((v) => EMAIL.test(v), 'ALERT_EMAIL_FROM must be an e-mail address such as alertes@your-domain.fr').optional(),
+      ALERT_EMAIL_TO: z
+        .string()
+        .refine((v) => v.split(',').every((a) => EMAIL.test(a.trim())), 'ALERT_EMAIL_TO must be one e-mail address or several separated by commas, such as admin@your-domain.fr,astreinte@your-domain.fr')
+        .optional(),
+      ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'ALERT_WEBHOOK_URL must be an http:// or https:// URL that accepts Alertmanager\'s JSON POST (empty: no webhook)' }).optional(),
+      ALERT_HEARTBEAT_URL: z.url({ protocol: /^https?$/, error: 'ALERT_HEARTBEAT_URL must be the http:// or https:// ping URL of a dead man\'s switch such as https://hc-ping.com/<uuid> (empty: no heartbeat)' }).optional(),
     })
 }
 
 export type AikoEnv = z.output<ReturnType<typeof envSchema>>
 
 /** Variables whose values are secrets: masked in every output. */
-export const SECRET_NAMES = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY', 'JWT_SECRET_KEY', 'ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'RESTIC_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
+export const SECRET_NAMES = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY', 'JWT_SECRET_KEY', 'ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'RESTIC_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'ALERT_SMTP_PASSWORD'] as const
 
 export interface EnvProblem {
   name: string
@@ -164,5 +179,30 @@ function crossFieldProblems(input: Readonly<Record<string, string>>): EnvProblem
     problems.push({ name: 'RESTIC_PASSWORD', message: `RESTIC_PASSWORD is missing while RESTIC_REPOSITORY is set: run \`${INIT_ENV}\` to generate it (and keep a copy off the server: without it the off-site copies cannot be read)` })
   if ((input['AWS_ACCESS_KEY_ID'] === undefined) !== (input['AWS_SECRET_ACCESS_KEY'] === undefined))
     problems.push({ name: input['AWS_ACCESS_KEY_ID'] === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY', message: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (the S3 credentials of RESTIC_REPOSITORY): set both or neither' })
+  problems.push(...alertProblems(input))
+  return problems
+}
+
+const ALERT_EMAIL_NAMES = ['ALERT_SMTP_HOST', 'ALERT_EMAIL_FROM', 'ALERT_EMAIL_TO'] as const
+
+/** E-mail alerts need a server, a sender and recipients together; a password needs a user. */
+function alertProblems(input: Readonly<Record<string, string>>): EnvProblem[] {
+  const problems: EnvProblem[] = []
+  const set = ALERT_EMAIL_NAMES.filter((name) => input[name] !== undefined)
+  const emailWanted = set.length > 0 || input['ALERT_SMTP_USER'] !== undefined || input['ALERT_SMTP_PASSWORD'] !== undefined
+  if (emailWanted)
+    for (const name of ALERT_EMAIL_NAMES)
+      if (input[name] === undefined)
+        problems.push({ name, message: `${name} is missing: e-mail alerts need ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO together (or empty all ALERT_SMTP_* and ALERT_EMAIL_* for no e-mail)` })
+  if ((input['ALERT_SMTP_USER'] === undefined) !== (input['ALERT_SMTP_PASSWORD'] === undefined))
+    problems.push({ name: input['ALERT_SMTP_USER'] === undefined ? 'ALERT_SMTP_USER' : 'ALERT_SMTP_PASSWORD', message: 'ALERT_SMTP_USER and ALERT_SMTP_PASSWORD go together (SMTP authentication): set both or neither' })
+  // Alertmanager speaks implicit TLS on port 465 and only there.
+  const smtpPort = input['ALERT_SMTP_PORT'] ?? '587'
+  if (input['ALERT_SMTP_TLS'] === 'tls' && smtpPort !== '465')
+    problems.push({ name: 'ALERT_SMTP_TLS', message: `ALERT_SMTP_TLS=tls (implicit TLS) needs ALERT_SMTP_PORT=465, not ${smtpPort}: set the port to 465, or use starttls on port 587` })
+  if (input['ALERT_SMTP_TLS'] !== 'tls' && smtpPort === '465')
+    problems.push({ name: 'ALERT_SMTP_TLS', message: 'ALERT_SMTP_PORT=465 is implicit TLS: set ALERT_SMTP_TLS=tls' })
+  if (input['ALERT_SMTP_USER'] !== undefined && input['ALERT_SMTP_TLS'] === 'none')
+    problems.push({ name: 'ALERT_SMTP_TLS', message: 'ALERT_SMTP_TLS=none with ALERT_SMTP_USER would send the SMTP password in clear: use starttls (port 587) or tls (port 465)' })
   return problems
 }

@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os'
+import { recordOperation } from '../alerts/metrics.ts'
 import { setEnvVariable } from '../env/update.ts'
 import type { StackContext } from '../stack/context.ts'
 import { stat } from 'node:fs/promises'
@@ -23,7 +24,9 @@ export async function recordServing(ctx: StackContext, release: string): Promise
  * Runs a deploy or rollback and appends its line to the release log whatever happens:
  * id, sha, time, who, result, duration, and the facts `work` noted on the way (the
  * migrations it applied, the dump it took), even when it failed after noting them. (The serving release itself is recorded by
- * recordServing right after the nginx reload, not here.)
+ * recordServing right after the nginx reload, not here.) Its result goes to Prometheus too
+ * (var/metrics/aiko_<action>.prom): a deploy that failed, or rolled back on its own after the
+ * switch, fires DeployFailed.
  */
 export async function recorded(
   ctx: StackContext,
@@ -40,9 +43,11 @@ export async function recorded(
     await work(facts)
   } catch (error) {
     await appendReleaseLog(ctx.varDir, line('failed', error instanceof Error ? error.message : String(error)))
+    await recordOperation(ctx, entry.action, { ok: false, time: new Date(), release: entry.id })
     throw error
   }
   await appendReleaseLog(ctx.varDir, line('ok'))
+  await recordOperation(ctx, entry.action, { ok: true, time: new Date(), release: entry.id })
 }
 
 /** Writes the release-log line of a run that was killed holding the lock (interruptedLine), once convergence knows what serves. */

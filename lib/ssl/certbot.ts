@@ -44,7 +44,7 @@ export function renew(target: ComposeTarget, domain: string, options: { force: b
   )
 }
 
-/** Runs a shell snippet in a one-off certbot container (it mounts the webroot, certificates and textfile folder). */
+/** Runs a shell snippet in a one-off certbot container (it mounts the webroot and the certificates). */
 export function certbotShell(target: ComposeTarget, script: string, args: readonly string[], mutates: boolean): Command {
   return composeRun(target, 'certbot', ['-c', script, 'sh', ...args], { mutates, entrypoint: 'sh' })
 }

@@ -5,7 +5,8 @@ import { runningNginx, testAndReloadNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
 import { renderAndApplyNginx } from '../stack/start.ts'
 import { daysLeft, judgeCertificate, wantedNames, type CertificateInfo } from './certificate.ts'
-import { certbotShell, certonly, renew } from './certbot.ts'
+import { certonly, renew } from './certbot.ts'
+import { recordOperation, writeMetricFile } from '../alerts/metrics.ts'
 import { METRIC_FILE, renderExpiryMetric } from './metric.ts'
 import { acmeServer, planCertificate, RENEWAL_FORCED, type CertificateAction } from './plan.ts'
 import { aaaaProblems, observeIpv6 } from './ipv6.ts'
@@ -31,11 +32,26 @@ export async function obtainCertificate(ctx: StackContext, env: AikoEnv, options
   ctx.output.success(describe(env.DOMAIN, info))
 }
 
-/** init-ssl --renew (cron): local check first; ACME and nginx are touched only when something is due. */
+/**
+ * init-ssl --renew (cron): local check first; ACME and nginx are touched only when something is
+ * due. Every run, nothing due included, is recorded for Prometheus (CertificateRenewalFailing
+ * fires after two failed runs in a row).
+ */
 export async function renewCertificate(ctx: StackContext, env: AikoEnv, options: SslOptions): Promise<void> {
+  try {
+    await renewOnce(ctx, env, options)
+  } catch (error) {
+    await recordOperation(ctx, 'renew', { ok: false, time: new Date() })
+    throw error
+  }
+  await recordOperation(ctx, 'renew', { ok: true, time: new Date() })
+}
+
+async function renewOnce(ctx: StackContext, env: AikoEnv, options: SslOptions): Promise<void> {
   const plan = await planFor(ctx, env, options.force)
   if (plan.action === 'keep') {
     ctx.output.info(`${describe(env.DOMAIN, plan.info)}; renewal due in ${plan.renewInDays} days: nothing to do`)
+    if (!ctx.executor.dryRun) await writeExpiryMetric(ctx, env.DOMAIN, plan.info)
     return
   }
   if (plan.action === 'issue')
@@ -108,9 +124,9 @@ async function requireNginx(ctx: StackContext): Promise<void> {
     })
 }
 
+/** $AIKO_VAR_DIR/metrics/aiko_ssl.prom, read by node-exporter's textfile collector. */
 async function writeExpiryMetric(ctx: StackContext, domain: string, info: CertificateInfo): Promise<void> {
-  const script = `printf %s "$1" > "/textfile/.${METRIC_FILE}.tmp" && mv "/textfile/.${METRIC_FILE}.tmp" "/textfile/${METRIC_FILE}"`
-  await ctx.executor.run(certbotShell(ctx.target, script, [renderExpiryMetric(domain, info)], true))
+  await writeMetricFile(ctx.varDir, METRIC_FILE, renderExpiryMetric(domain, info))
 }
 
 function describe(domain: string, info: CertificateInfo): string {

@@ -1,4 +1,6 @@
 import { composeBuild, composeUp } from '../compose/commands.ts'
+import { writeAlertmanagerConfig } from '../alerts/apply.ts'
+import { alertTimingFrom } from '../alerts/config.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { applyNginxFiles } from '../nginx/apply.ts'
 import { renderNginxSite } from '../nginx/render.ts'
@@ -25,10 +27,16 @@ export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode:
   return applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir }, files)
 }
 
+/** $AIKO_VAR_DIR/alertmanager/alertmanager.yml from .env; a running Alertmanager reloads it. */
+export function renderAlertmanager(ctx: StackContext, env: AikoEnv) {
+  return writeAlertmanagerConfig({ executor: ctx.executor, output: ctx.output, target: ctx.target, varDir: ctx.varDir }, env, alertTimingFrom(process.env))
+}
+
 /** Brings the whole stack up: nginx config first, then build and start, then every healthcheck green. */
 export async function startStack(ctx: StackContext, env: AikoEnv, options: { timeoutMs: number }): Promise<readonly string[]> {
   const mode = await servableNginxMode(ctx, env)
   await ctx.output.step(`render nginx config (${mode} mode)`, () => renderAndApplyNginx(ctx, env, mode, contextRelease(ctx)))
+  await ctx.output.step('render Alertmanager config', () => renderAlertmanager(ctx, env))
   // Built first: compose 1.29's `up --build` would try to pull the worker's image (the backend's, no build: section) before building it.
   await ctx.output.step('build the app images', () => ctx.executor.run({ ...composeBuild(ctx.target, ['backend', 'frontend']), timeoutMs: 60 * 60_000 }))
   await writeRedisConfig(ctx, env)

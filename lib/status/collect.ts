@@ -1,3 +1,4 @@
+import { alertChannels, describeChannel } from '../alerts/config.ts'
 import { composeConfig, composeContainerIds } from '../compose/commands.ts'
 import { inspectContainers, parseContainerStates, splitIds, type ContainerState } from '../docker/containers.ts'
 import { dockerRootDir } from '../docker/info.ts'
@@ -111,6 +112,7 @@ export async function collectStatus(ctx: StackContext, options: CollectOptions):
     backup: newestBackup(backups, now),
     ...offsiteFacts(backupState, options.env.RESTIC_REPOSITORY !== undefined, now),
     drift,
+    alerts: { channels: alertChannels(options.env).map(describeChannel) },
   }
 }
 

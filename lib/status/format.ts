@@ -44,8 +44,10 @@ export function formatStatus(report: StatusReport): string {
   lines.push(`off-site     ${!offsite.configured ? 'not configured (RESTIC_REPOSITORY is empty)' : offsite.last === null ? 'none yet' : `${offsite.last.snapshot} to ${offsite.last.repository}, ${offsite.last.time}, ${formatAge(offsite.last.ageHours)} old`}`)
   const verify = report.verify
   lines.push(`verified     ${verify === null ? 'never (npx zx scripts/backup.mts --verify)' : `${verify.ok ? 'ok' : 'FAILED'}: ${verify.source}, ${verify.time}, ${formatAge(verify.ageHours)} old`}`)
+  lines.push(`alerts       ${report.alerts.channels.length === 0 ? 'go nowhere (no ALERT_* channel in .env)' : report.alerts.channels.join('; ')}`)
   lines.push('')
   if (report.problems.length === 0) lines.push('OK: no problem found')
   else lines.push(`${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}:`, ...report.problems.map((problem) => `  - [${problem.check}] ${problem.message}`))
+  lines.push(...report.warnings.map((warning) => `warning: [${warning.check}] ${warning.message}`))
   return lines.join('\n')
 }

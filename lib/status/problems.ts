@@ -91,6 +91,15 @@ export function offsiteProblems(facts: Pick<StatusFacts, 'offsite' | 'verify'>):
   return problems
 }
 
+/**
+ * Alerts that reach nobody are as good as none: a warning, not a problem (the exit code stays
+ * what the stack's health says; a server may run without alerts on purpose, e.g. a test box).
+ */
+export function alertWarnings(facts: Pick<StatusFacts, 'alerts'>): Problem[] {
+  if (facts.alerts.channels.length > 0) return []
+  return [{ check: 'alerts', message: 'alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert' }]
+}
+
 /** Every problem, in the order an operator fixes them: Docker, services, certificate, disk, backup. */
 export function judgeProblems(facts: StatusFacts, options: { production: boolean }): Problem[] {
   return [...dockerProblems(facts), ...serviceProblems(facts), ...driftProblems(facts), ...certificateProblems(facts, options.production), ...diskProblems(facts), ...backupProblems(facts), ...offsiteProblems(facts)]

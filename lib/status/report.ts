@@ -103,6 +103,8 @@ export interface StatusFacts {
   verify: VerifyStatus | null
   /** What a deploy or rollback would fix first (the convergence plan): empty when the stack is consistent. */
   drift: string[]
+  /** Where Alertmanager sends the alerts (lib/alerts/config.ts describeChannel): empty when nowhere. */
+  alerts: { channels: string[] }
 }
 
 export interface StatusReport {
@@ -121,11 +123,14 @@ export interface StatusReport {
   offsite: OffsiteStatus
   verify: VerifyStatus | null
   drift: string[]
+  alerts: StatusFacts['alerts']
   problems: Problem[]
+  /** Worth knowing, not failing: the exit code ignores them (today: alerts that go nowhere). */
+  warnings: Problem[]
 }
 
 /** The report in a fixed key order: what --json prints. */
-export function buildReport(facts: StatusFacts, problems: readonly Problem[]): StatusReport {
+export function buildReport(facts: StatusFacts, problems: readonly Problem[], warnings: readonly Problem[] = []): StatusReport {
   return {
     schema: STATUS_SCHEMA,
     time: facts.time,
@@ -142,6 +147,8 @@ export function buildReport(facts: StatusFacts, problems: readonly Problem[]): S
     offsite: facts.offsite,
     verify: facts.verify,
     drift: facts.drift,
+    alerts: facts.alerts,
     problems: [...problems],
+    warnings: [...warnings],
   }
 }

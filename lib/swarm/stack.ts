@@ -259,9 +259,12 @@ const restartCondition = (restart: string | undefined): 'any' | 'on-failure' | '
  * The role of each deployed service:
  * - a singleton (settings.singletons, celery-beat by default): exactly one task, stop-first;
  * - edge: publishes ports, or shares a volume with a service that does (certbot's certificates);
- * - global: mounts absolute host paths (node-exporter reads /proc, /sys, /): one per node;
+ * - global: mounts absolute host paths and keeps no data of its own (node-exporter reads /proc,
+ *   /sys, /): one per node;
  * - stateful: a third-party image with a named volume of its own on local storage (PostgreSQL,
- *   Redis, Prometheus): one task, stop-first (two servers must never open the same data);
+ *   Redis, Prometheus, Alertmanager): one task, stop-first (two servers must never open the
+ *   same data), even when it also reads a host folder (Alertmanager's rendered config under
+ *   AIKO_VAR_DIR: one per node would also send every alert once per node);
  * - app: runs one of the project's images (built here): several replicas, start-first;
  * - stateless: anything else (the exporters): one task, start-first.
  */
@@ -277,9 +280,10 @@ export function serviceRoles(compose: ComposeFile, deployed: readonly string[], 
     const service = compose.services[name] ?? {}
     const { volumes, hostPaths } = mounts(service, named)
     const project = service.image !== undefined && projectRepos.has(imageRepository(service.image))
+    const ownData = !project && volumes.some((v) => !shared.has(v))
     if (singletons.has(name)) roles[name] = 'singleton'
     else if (publishes(name) || volumes.some((v) => edgeVolumes.has(v))) roles[name] = 'edge'
-    else if (hostPaths.length > 0) roles[name] = 'global'
+    else if (hostPaths.length > 0 && !ownData) roles[name] = 'global'
     else if (project) roles[name] = 'app'
     else if (volumes.some((v) => !shared.has(v))) roles[name] = 'stateful'
     else roles[name] = 'stateless'

@@ -158,5 +158,9 @@ seed_backups() {
   assert_failure 4
   [[ "$stderr" == *"PostgreSQL is not running"* ]]
   refute_mutating_calls
+  # The one change: the failure, written for Prometheus (BackupFailed) into var/metrics.
+  grep -qx 'aiko_operation_last_run_success{operation="backup"} 0' "$AIKO_VAR_DIR/metrics/aiko_backup.prom"
+  grep -qx 'aiko_operation_consecutive_failures{operation="backup"} 1' "$AIKO_VAR_DIR/metrics/aiko_backup.prom"
+  [ "$(ls -A "$AIKO_VAR_DIR/metrics")" = aiko_backup.prom ]
   [ -z "$(ls -A "$BACKUPS" 2>/dev/null)" ]
 }

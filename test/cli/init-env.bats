@@ -172,3 +172,27 @@ setup() {
   [[ "$all" == *"ADMIN_PASSWORD is already set"* ]]
   refute_secrets_in "$all"
 }
+
+@test "at a terminal it asks where alerts go; the SMTP password is typed without echo and never printed" {
+  local answers='["aiko.mon-ecole.fr","ops@mon-ecole.fr","admin@mon-ecole.fr","email","smtp.mon-fournisseur.fr","","","alertes","Typed-Pw-4fA9","alertes@mon-ecole.fr","ops@mon-ecole.fr"]'
+  run env ANSWER_PROMPTS_TIMEOUT=60 python3 test/e2e/helpers/answer-prompts.py '>' "$answers" -- npx zx scripts/init-env.mts --env-path "$ENV_FILE"
+  assert_success
+  assert_output --partial 'email, webhook, les-deux ou aucun [aucun]'
+  assert_output --partial 'Mot de passe SMTP'
+  assert_output --regexp 'ALERT_SMTP_PASSWORD = \*+ \(secret, 13 characters, from your answer\)'
+  refute_output --partial 'Typed-Pw-4fA9'
+  [ "$(env_value "$ENV_FILE" ALERT_SMTP_PASSWORD)" = Typed-Pw-4fA9 ]
+  [ "$(env_value "$ENV_FILE" ALERT_SMTP_PORT)" = 587 ]
+  [ "$(env_value "$ENV_FILE" ALERT_EMAIL_TO)" = ops@mon-ecole.fr ]
+  # A channel is set: the next run at a terminal asks nothing more (no answer left: exit 97).
+  run env ANSWER_PROMPTS_TIMEOUT=60 python3 test/e2e/helpers/answer-prompts.py '>' '[]' -- npx zx scripts/init-env.mts --env-path "$ENV_FILE"
+  assert_success
+  assert_output --partial 'is up to date: nothing to change'
+}
+
+@test "--yes asks nothing about alerts: no channel stays empty" {
+  run --separate-stderr script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  assert_success
+  [ "$(env_value "$ENV_FILE" ALERT_SMTP_HOST)" = '' ]
+  [ "$(env_value "$ENV_FILE" ALERT_WEBHOOK_URL)" = '' ]
+}

@@ -54,9 +54,10 @@ FAKE
   node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' <<<"$output"
   [ "$(jq -r '[.schema, .ok, .domain, .nginxMode, .docker.reachable] | join(" ")' <<<"$output")" = "1 false aiko.mon-ecole.fr http true" ]
   [ "$(jq -c '[.services[] | [.name, .state, .health, .containers]]' <<<"$output")" = '[["backend","absent","none",0],["postgres","absent","none",0]]' ]
-  [ "$(jq -c 'keys' <<<"$output")" = '["backup","certificate","disk","docker","domain","drift","nginxMode","offsite","ok","problems","project","release","schema","services","time","verify"]' ]
+  [ "$(jq -c 'keys' <<<"$output")" = '["alerts","backup","certificate","disk","docker","domain","drift","nginxMode","offsite","ok","problems","project","release","schema","services","time","verify","warnings"]' ]
   [ "$(jq -r '.certificate.checked, .release.current, .backup' <<<"$output")" = $'false\nnull\nnull' ]
   [ "$(jq -r '.problems[].check' <<<"$output")" = $'service\nbackup' ]
+  [ "$(jq -r '.warnings[].check' <<<"$output")" = 'alerts' ]
   jq -e '.problems[0].message | contains("no container for backend, postgres")' <<<"$output"
   jq -e '.disk.project.totalBytes > 0 and .disk.project.freePercent >= 0' <<<"$output"
   # --verbose echoes commands to stderr only; reading the state never changes it.
@@ -84,7 +85,34 @@ FAKE
   assert_output --partial 'last action  rollback r2 ok at 2026-11-25T10:00:00.000Z by ops in 8.0s'
   assert_output --regexp 'backend +absent +none +0'
   assert_output --partial 'backup       scheduled-20261126-030000.dump'
+  assert_output --partial 'alerts       go nowhere (no ALERT_* channel in .env)'
   assert_output --partial '2 problems:'
+  assert_output --partial 'warning: [alerts] alerts go nowhere'
   refute_output --partial 'grafana'
   refute_secrets_in "$output$stderr"
+}
+
+@test "status --write-metrics: each expected service's health and the heartbeat in var/metrics, silent, exit 0 with services down" {
+  script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  run --separate-stderr script status --env-path "$ENV_FILE" --write-metrics
+  assert_success
+  [ -z "$output" ]
+  [ "$(grep -v '^#' "$AIKO_VAR_DIR/metrics/aiko_services.prom")" = $'aiko_service_healthy{service="backend"} 0\naiko_service_healthy{service="postgres"} 0' ]
+  grep -Eqx 'aiko_cron_heartbeat_timestamp_seconds [0-9]{10}' "$AIKO_VAR_DIR/metrics/aiko_heartbeat.prom"
+  [ "$(file_mode "$AIKO_VAR_DIR/metrics/aiko_services.prom")" = 644 ]
+  refute_secrets_in "$output$stderr"
+}
+
+@test "status --install-cron writes the every-minute watch job once; modes do not combine" {
+  script init-env --env-path "$ENV_FILE" --yes "${PERSON_FLAGS[@]}"
+  local cron="$BATS_TEST_TMPDIR/aiko-watch"
+  run --separate-stderr script status --env-path "$ENV_FILE" --install-cron --cron-file "$cron"
+  assert_success
+  grep -Eq "^\* \* \* \* \* root cd '.*' && npx zx scripts/status.mts --write-metrics --env-path '$ENV_FILE' >> '/var/log/aiko-watch.log' 2>&1$" "$cron"
+  grep -qx "AIKO_VAR_DIR=$AIKO_VAR_DIR" "$cron"
+  run --separate-stderr script status --env-path "$ENV_FILE" --install-cron --cron-file "$cron"
+  assert_output --partial 'already installed: nothing to change'
+  run --separate-stderr script status --env-path "$ENV_FILE" --json --test-alert
+  assert_failure 2
+  [[ "$stderr" == *"--json and --test-alert cannot be combined"* ]]
 }

@@ -30,7 +30,7 @@ describe('the stack on a real Docker engine', () => {
     const states = await projectContainers(ctx)
     const services = states.map((state) => state.service).sort()
     expect(services).toEqual(
-      ['backend', 'celery-beat', 'celery-worker', 'frontend', 'nginx', 'nginx-exporter', 'node-exporter', 'pebble', 'postgres', 'postgres-exporter', 'prometheus', 'redis', 'redis-exporter'],
+      ['alertmanager', 'backend', 'celery-beat', 'celery-worker', 'frontend', 'nginx', 'nginx-exporter', 'node-exporter', 'pebble', 'postgres', 'postgres-exporter', 'prometheus', 'redis', 'redis-exporter'],
     )
     for (const state of states) {
       expect(state.status, state.service).toBe('running')

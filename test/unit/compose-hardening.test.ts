@@ -57,6 +57,7 @@ describe('docker-compose.yml: the containers, hardened', () => {
     expect(summary('frontend')).toBe('drop=ALL add= read_only=false tmpfs=')
     expect(summary('nginx')).toBe('drop=ALL add=CHOWN,DAC_OVERRIDE,NET_BIND_SERVICE,SETGID,SETUID read_only=true tmpfs=/run,/var/cache/nginx,/tmp')
     expect(summary('prometheus')).toBe('drop=ALL add= read_only=true tmpfs=')
+    expect(summary('alertmanager')).toBe('drop=ALL add= read_only=true tmpfs=')
     for (const exporter of ['node-exporter', 'postgres-exporter', 'redis-exporter', 'nginx-exporter']) {
       expect(summary(exporter), exporter).toBe('drop=ALL add= read_only=true tmpfs=')
     }
@@ -82,5 +83,14 @@ describe('docker-compose.yml: the containers, hardened', () => {
     expect(compose.secrets).toEqual({ 'redis-config': { file: '${AIKO_VAR_DIR:-./var}/secrets/redis.conf' } })
     expect(redisConfigPath('/srv/aiko/var')).toBe('/srv/aiko/var/secrets/redis.conf')
     expect(renderRedisConfig('s3cretValue')).toBe('# Written by the AI-KO toolkit from REDIS_PASSWORD (.env) before each start: do not edit.\nrequirepass s3cretValue\n')
+  })
+
+  it('gives Alertmanager no secret through its environment and publishes no port: its SMTP password is a file of the mounted folder', () => {
+    const raw = z.object({ services: z.record(z.string(), z.object({ environment: z.record(z.string(), z.string()).optional(), ports: z.array(z.string()).optional(), volumes: z.array(z.string()).optional(), user: z.string().optional() }).passthrough()) }).passthrough().parse(YAML.parse(readFileSync(`${ROOT}docker-compose.yml`, 'utf8')))
+    const alertmanager = raw.services['alertmanager']
+    expect(alertmanager?.environment).toEqual({ TZ: '${TZ:-Europe/Paris}' })
+    expect(alertmanager?.ports).toBeUndefined()
+    expect(alertmanager?.user).toBe('65534:65534')
+    expect(alertmanager?.volumes).toEqual(['${AIKO_VAR_DIR:-./var}/alertmanager:/etc/alertmanager/config:ro', './monitoring/alertmanager/templates:/etc/alertmanager/templates:ro', 'alertmanager-data:/alertmanager'])
   })
 })

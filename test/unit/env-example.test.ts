@@ -27,7 +27,7 @@ describe('parseExample', () => {
     const names = example.variables.map((variable) => variable.name).sort()
     expect(names).toEqual(Object.keys(envSchema('production').shape).sort())
     const generated = example.variables.filter((variable) => variable.secretLength !== undefined).map((variable) => variable.name)
-    expect([...generated, 'ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY'].sort()).toEqual([...SECRET_NAMES].sort())
+    expect([...generated, 'ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'ALERT_SMTP_PASSWORD'].sort()).toEqual([...SECRET_NAMES].sort())
     for (const variable of example.variables) expect(variable.comment.length, `${variable.name} has a comment`).toBeGreaterThan(0)
   })
 })

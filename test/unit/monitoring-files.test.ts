@@ -16,12 +16,15 @@ const Compose = z.object({
       command: z.union([z.string(), z.array(z.string())]).optional(),
       volumes: z.array(z.string()).optional(),
       profiles: z.array(z.string()).optional(),
+      environment: z.record(z.string(), z.string()).optional(),
+      ports: z.array(z.string()).optional(),
     }),
   ),
   volumes: z.record(z.string(), z.unknown().nullable()),
 })
 
 const Prometheus = z.object({
+  alerting: z.object({ alertmanagers: z.array(z.object({ static_configs: z.array(z.object({ targets: z.array(z.string()) })) })) }),
   rule_files: z.array(z.string()),
   scrape_configs: z.array(
     z.object({
@@ -47,6 +50,11 @@ const Alerts = z.object({
       ),
     }),
   ),
+})
+
+const AlertTests = z.object({
+  rule_files: z.array(z.string()),
+  tests: z.array(z.object({ alert_rule_test: z.array(z.object({ alertname: z.string(), exp_alerts: z.array(z.unknown()).nullable().optional() })).optional() })),
 })
 
 const Datasources = z.object({
@@ -103,6 +111,20 @@ function allPanels(panels: readonly Panel[]): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])])
 }
 
+describe('alertmanager', () => {
+  it('receives Prometheus\' alerts on the internal network only', () => {
+    expect(prometheus.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((s) => s.targets))).toEqual(['alertmanager:9093'])
+    expect(service('alertmanager').ports).toBeUndefined()
+  })
+
+  it('reads the rendered config from the var folder and the French templates, and gets no secret through its environment', () => {
+    expect(service('alertmanager').command).toContain('--config.file=/etc/alertmanager/config/alertmanager.yml')
+    expect(service('alertmanager').volumes).toContain('${AIKO_VAR_DIR:-./var}/alertmanager:/etc/alertmanager/config:ro')
+    expect(mountOf('alertmanager', '/etc/alertmanager/templates')).toBe('./monitoring/alertmanager/templates')
+    expect(service('alertmanager').environment).toEqual({ TZ: '${TZ:-Europe/Paris}' })
+  })
+})
+
 describe('prometheus.yml', () => {
   it('scrapes only hosts that are docker-compose.yml services', () => {
     const hosts = prometheus.scrape_configs.flatMap((job) => [
@@ -119,7 +141,7 @@ describe('prometheus.yml', () => {
       ...(job.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`)),
     ])
     expect(targets.sort()).toEqual(
-      ['backend:5000', 'nginx-exporter:9113', 'node-exporter:9100', 'postgres-exporter:9187', 'prometheus:9090', 'redis-exporter:9121'].sort(),
+      ['alertmanager:9093', 'backend:5000', 'nginx-exporter:9113', 'node-exporter:9100', 'postgres-exporter:9187', 'prometheus:9090', 'redis-exporter:9121'].sort(),
     )
   })
 
@@ -133,16 +155,36 @@ describe('alerts.yml', () => {
   const rules = alerts.groups.flatMap((g) => g.rules)
 
   it('defines the expected alerts', () => {
-    const names = rules.map((r) => r.alert)
-    for (const name of ['TargetDown', 'DiskAlmostFull', 'CertificateExpiringSoon', 'High5xxRate']) expect(names).toContain(name)
-    expect(new Set(names).size).toBe(names.length)
+    expect(rules.map((r) => r.alert)).toEqual([
+      'Watchdog', 'TargetDown', 'High5xxRate', 'NginxDown', 'ServiceUnhealthy', 'CronHeartbeatMissing', 'DiskAlmostFull', 'MemoryAlmostExhausted',
+      'CertificateExpiringSoon', 'CertificateRenewalFailing', 'PostgresDown', 'RedisDown', 'CeleryQueueBacklog',
+      'BackupFailed', 'BackupTooOld', 'OffsiteCopyFailed', 'OffsiteCopyTooOld', 'RestoreNotVerified', 'DeployFailed',
+    ])
+  })
+
+  it('tells the operator what to do for every alert a person receives (annotation action)', () => {
+    for (const rule of rules.filter((r) => r.alert !== 'Watchdog')) expect(rule.annotations?.['action'], `${rule.alert}: annotations.action`).toBeTruthy()
+  })
+
+  it('has promtool tests for every rule, firing and quiet (Watchdog: always firing)', () => {
+    const cases = AlertTests.parse(yaml('monitoring/prometheus/alerts.test.yml')).tests.flatMap((t) => t.alert_rule_test ?? [])
+    const uncovered = rules
+      .map((r) => r.alert)
+      .flatMap((name) => {
+        const mine = cases.filter((c) => c.alertname === name)
+        return [
+          ...(mine.some((c) => (c.exp_alerts ?? []).length > 0) ? [] : [`${name}: no firing case`]),
+          ...(name === 'Watchdog' || mine.some((c) => (c.exp_alerts ?? []).length === 0) ? [] : [`${name}: no quiet case`]),
+        ]
+      })
+    expect(uncovered).toEqual([])
   })
 
   it('gives every rule an expr, a for and a known severity', () => {
     for (const rule of rules) {
       expect(rule.expr.trim(), rule.alert).not.toBe('')
       expect(rule.for, `${rule.alert}: for`).toMatch(/^\d+[smhd]$/)
-      expect(['critical', 'warning'], `${rule.alert}: labels.severity`).toContain(rule.labels?.severity)
+      expect(rule.alert === 'Watchdog' ? ['none'] : ['critical', 'warning'], `${rule.alert}: labels.severity`).toContain(rule.labels?.severity)
       expect(rule.annotations?.summary, `${rule.alert}: annotations.summary`).toBeTruthy()
     }
   })
@@ -155,11 +197,11 @@ describe('alerts.yml', () => {
 })
 
 describe('node-exporter', () => {
-  it('reads the textfile collector directory from the node-textfile volume', () => {
+  it("reads the textfile collector directory from the toolkit's var/metrics folder, read-only", () => {
     const command = service('node-exporter').command
     expect(Array.isArray(command) ? command : [command]).toContain('--collector.textfile.directory=/textfile')
-    expect(mountOf('node-exporter', '/textfile')).toBe('node-textfile')
-    expect(Object.keys(compose.volumes)).toContain('node-textfile')
+    expect(service('node-exporter').volumes).toContain('${AIKO_VAR_DIR:-./var}/metrics:/textfile:ro')
+    expect(Object.keys(compose.volumes)).not.toContain('node-textfile')
   })
 })
 

@@ -10,7 +10,7 @@ import { describeCertificate, parseIssuer } from '../../lib/status/certificate.t
 import { diskStatus } from '../../lib/status/disk.ts'
 import { formatAge, formatStatus } from '../../lib/status/format.ts'
 import { formatBytes } from '../../lib/ui/output.ts'
-import { backupProblems, offsiteProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
+import { alertWarnings, backupProblems, offsiteProblems, certificateProblems, diskProblems, dockerProblems, driftProblems, judgeProblems, serviceProblems } from '../../lib/status/problems.ts'
 import { lastAction } from '../../lib/status/release.ts'
 import { buildReport, type CertificateStatus, type ServiceStatus, type StatusFacts } from '../../lib/status/report.ts'
 import { activeProfiles, expectedServices, parseComposeServices, summariseServices } from '../../lib/status/services.ts'
@@ -47,6 +47,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     offsite: { configured: false, last: null },
     verify: null,
     drift: [],
+    alerts: { channels: ['e-mail to ops@aiko.test via smtp.aiko.test:587 (starttls)'] },
     ...overrides,
   }
 }
@@ -265,10 +266,24 @@ describe('problems', () => {
   })
 })
 
+describe('alert warnings', () => {
+  it('says alerts go nowhere when no channel is configured, and nothing otherwise; never a problem', () => {
+    expect(judgeProblems(facts({ alerts: { channels: [] } }), { production: true })).toEqual([])
+    expect(alertWarnings(facts({ alerts: { channels: [] } }))).toEqual([
+      {
+        check: 'alerts',
+        message:
+          'alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert',
+      },
+    ])
+    expect(alertWarnings(facts())).toEqual([])
+  })
+})
+
 describe('report', () => {
   it('has a stable JSON shape: every key present, in a fixed order', () => {
     const report = buildReport(facts(), [])
-    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'offsite', 'verify', 'drift', 'problems'])
+    expect(Object.keys(report)).toEqual(['schema', 'time', 'ok', 'project', 'domain', 'nginxMode', 'release', 'docker', 'services', 'certificate', 'disk', 'backup', 'offsite', 'verify', 'drift', 'alerts', 'problems', 'warnings'])
     expect(report).toMatchObject({ schema: 1, ok: true, problems: [] })
     expect(Object.keys(report.certificate)).toEqual(['domain', 'checked', 'present', 'names', 'notAfter', 'daysLeft', 'issuer', 'ca', 'note'])
     expect(Object.keys(report.services[0] ?? {})).toEqual(['name', 'state', 'health', 'containers', 'images', 'exitCode', 'expected'])
@@ -297,6 +312,18 @@ describe('human format', () => {
     expect(text).toContain('docker  same filesystem  /var/lib/docker')
     expect(text).toContain('backup       scheduled-20261126-0300.dump, 2026-11-26T03:00:00.000Z, 5.0 MiB, 9 h old')
     expect(text.trimEnd().split('\n').slice(-2)).toEqual(['1 problem:', '  - [service] no container for celery-beat'])
+  })
+
+  it('shows where alerts go, and a warning line after the problems when they go nowhere', () => {
+    expect(formatStatus(buildReport(facts(), []))).toContain('alerts       e-mail to ops@aiko.test via smtp.aiko.test:587 (starttls)\n')
+    const nowhere = facts({ alerts: { channels: [] } })
+    const text = formatStatus(buildReport(nowhere, [], alertWarnings(nowhere)))
+    expect(text).toContain('alerts       go nowhere (no ALERT_* channel in .env)\n')
+    expect(text.split('\n').slice(-2)).toEqual([
+      'OK: no problem found',
+      'warning: [alerts] alerts go nowhere (no e-mail nor webhook configured): set ALERT_SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO and/or ALERT_WEBHOOK_URL in .env, run npx zx scripts/deploy.mts, then npx zx scripts/status.mts --test-alert',
+    ])
+    expect(buildReport(nowhere, [], alertWarnings(nowhere))).toMatchObject({ ok: true, problems: [], warnings: [{ check: 'alerts' }] })
   })
 
   it('says so when everything is fine, and when nothing is known', () => {

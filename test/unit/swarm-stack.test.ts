@@ -256,6 +256,18 @@ describe('serviceRoles', () => {
       grafana: 'stateful',
     })
   })
+
+  it('a host folder makes a service global only when it keeps no data of its own (Alertmanager: stateful)', () => {
+    const compose: ComposeFile = {
+      services: {
+        alertmanager: { image: 'prom/alertmanager:v0.28.1', volumes: ['/srv/ai-ko/var/alertmanager:/etc/alertmanager/config:ro', 'alertmanager-data:/alertmanager'] },
+        'node-exporter': { image: 'prom/node-exporter:v1.8.2', volumes: ['/proc:/host/proc:ro', '/srv/ai-ko/var/metrics:/textfile:ro'] },
+      },
+      volumes: { 'alertmanager-data': null },
+    }
+    expect(serviceRoles(compose, ['alertmanager', 'node-exporter'], SETTINGS)).toEqual({ alertmanager: 'stateful', 'node-exporter': 'global' })
+    expect(serviceRoles(compose, ['alertmanager'], { ...SETTINGS, sharedVolumes: { 'alertmanager-data': { driver: 'local' } } })).toEqual({ alertmanager: 'global' })
+  })
 })
 
 describe('hostModePorts', () => {
@@ -339,6 +351,7 @@ describe("renderStack on the repository's docker-compose.yml", () => {
         frontend: 'r.example:5000/aiko-frontend:r42 | replicated x2 | start-first | anywhere | cap_drop environment healthcheck logging networks stop_grace_period',
         nginx: 'nginx:1.27-alpine | replicated x1 | stop-first | node.labels.edge == true | cap_add cap_drop environment healthcheck logging ports read_only stop_grace_period stop_signal volumes',
         prometheus: 'prom/prometheus:v2.54.1 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
+        alertmanager: 'prom/alertmanager:v0.28.1 | replicated x1 | stop-first | node.labels.data == true | cap_drop command environment healthcheck logging read_only user volumes',
         'node-exporter': 'prom/node-exporter:v1.8.2 | global | stop-first | anywhere | cap_drop command healthcheck logging read_only user volumes',
         'postgres-exporter': 'prometheuscommunity/postgres-exporter:v0.15.0 | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
         'redis-exporter': 'oliver006/redis_exporter:v1.62.0-alpine | replicated x1 | start-first | anywhere | cap_drop environment healthcheck logging read_only user',
@@ -354,11 +367,11 @@ describe("renderStack on the repository's docker-compose.yml", () => {
         { service: 'celery-worker', note: 'runs on the data node only: volume uploads is on local storage (settings.sharedVolumes lets it run anywhere)' },
         { service: 'frontend', note: 'network aliases dropped: nginx reaches the service by its name' },
         {
-          service: 'postgres, redis, backend, celery-worker, celery-beat, frontend, nginx, prometheus, node-exporter, postgres-exporter, redis-exporter, nginx-exporter',
+          service: 'postgres, redis, backend, celery-worker, celery-beat, frontend, nginx, prometheus, alertmanager, node-exporter, postgres-exporter, redis-exporter, nginx-exporter',
           note: 'security_opt (no-new-privileges) is not applied to Swarm services by Engine 20.10',
         },
       ],
-      volumes: { 'postgres-data': null, 'redis-data': null, uploads: null, 'prometheus-data': null, letsencrypt: null, 'certbot-webroot': null, 'node-textfile': null },
+      volumes: { 'postgres-data': null, 'redis-data': null, uploads: null, 'prometheus-data': null, 'alertmanager-data': null, letsencrypt: null, 'certbot-webroot': null },
       secrets: { 'redis-config': { file: '/srv/ai-ko/var/secrets/redis.conf' } },
       // $$ stays escaped: `docker stack deploy` substitutes once more
       postgresHealth: { test: ['CMD-SHELL', 'pg_isready -q -h 127.0.0.1 -U "$$POSTGRES_USER" -d "$$POSTGRES_DB"'], interval: '10s', timeout: '5s', retries: 5, start_period: '30s' },

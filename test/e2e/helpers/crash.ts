@@ -221,7 +221,7 @@ export async function waitUntilServing(release: string, timeoutMs: number, envFi
 /** Every long-running service of the e2e stack (grafana and certbot sit in profiles; pebble is e2e's ACME server). */
 export const STACK_SERVICES = [
   'backend', 'frontend', 'celery-worker', 'celery-beat', 'nginx', 'postgres', 'redis',
-  'prometheus', 'node-exporter', 'postgres-exporter', 'redis-exporter', 'nginx-exporter',
+  'prometheus', 'alertmanager', 'node-exporter', 'postgres-exporter', 'redis-exporter', 'nginx-exporter',
 ] as const
 
 export const APP_SERVICES = { backend: 'aiko-backend', frontend: 'aiko-frontend', 'celery-worker': 'aiko-backend', 'celery-beat': 'aiko-backend' } as const

@@ -170,7 +170,7 @@ export function guideProbes(target: GuideTarget) {
 }
 
 /** Secrets only the operator knows: init-env leaves them empty (it generates every other one). */
-const OPERATOR_SECRETS: readonly string[] = ['ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY']
+const OPERATOR_SECRETS: readonly string[] = ['ADMIN_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'ALERT_SMTP_PASSWORD']
 const secretsOf = (env: Record<string, string>) => Object.fromEntries(SECRET_NAMES.map((name) => [name, env[name] ?? '']))
 
 /** The steps: what each block of the guide promises. */
@@ -214,7 +214,9 @@ export function guideSteps(target: GuideTarget, memo: GuideMemo): Step[] {
     },
     {
       match: /^npx zx scripts\/init-env\.mts$/,
-      answers: [target.domain, 'tech@mon-ecole.fr', 'direction@mon-ecole.fr'],
+      // The three @prompt values, then init-env's alert channel question: "aucun" (the box has
+      // no SMTP server; status then warns that alerts go nowhere, with exit code 0).
+      answers: [target.domain, 'tech@mon-ecole.fr', 'direction@mon-ecole.fr', 'aucun'],
       check: async (result) => {
         expect(result.stdout).toContain('created (mode 0600) and valid')
         expect((await stat(probe.appPath('.env'))).mode & 0o777).toBe(0o600)
@@ -296,7 +298,9 @@ export function guideSteps(target: GuideTarget, memo: GuideMemo): Step[] {
         expect(result.stdout).toContain(await currentRelease())
         const json = await target.runBlock('npx zx scripts/status.mts --json', undefined)
         expect(json.code, json.stderr).toBe(0)
-        expect(JSON.parse(json.stdout)).toMatchObject({ problems: [] })
+        // init-env was answered "aucun" for the alert channel: a warning, never a problem.
+        expect(JSON.parse(json.stdout)).toMatchObject({ problems: [], warnings: [{ check: 'alerts' }] })
+        expect(result.stdout).toContain('warning: [alerts] alerts go nowhere')
       },
     },
     {
