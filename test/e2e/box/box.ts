@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { PROJECT_DIR } from '../../../lib/stack/context.ts'
+import { bashSucceeds, runBashScript, runBashScriptOk, type ScriptOptions, type ScriptResult } from '../helpers/bash-script.ts'
 
 /**
  * The e2e side of box.sh: a fresh Debian 13 server in a box on this machine (a debootstrap
@@ -9,74 +9,14 @@ import { PROJECT_DIR } from '../../../lib/stack/context.ts'
  */
 export const BOX_SCRIPT = join(PROJECT_DIR, 'test', 'e2e', 'box', 'box.sh')
 
-export interface BoxResult {
-  code: number
-  stdout: string
-  stderr: string
-  timedOut: boolean
-}
+export type BoxResult = ScriptResult
+export type BoxOptions = ScriptOptions
 
-export interface BoxOptions {
-  timeoutMs?: number
-  /** Written to the command's stdin (closed right after); stdin is /dev/null otherwise. */
-  input?: string
-  env?: Record<string, string>
-  /** Echo the command's stderr to ours while it runs (default true). */
-  echo?: boolean
-}
-
-/** Runs `bash box.sh ARGS...`; on timeout its whole process group is killed (dockerd, started detached, is not in it). */
-export function box(args: readonly string[], options: BoxOptions = {}): Promise<BoxResult> {
-  const timeoutMs = options.timeoutMs ?? 300_000
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [BOX_SCRIPT, ...args], {
-      cwd: PROJECT_DIR,
-      env: { ...process.env, ...options.env },
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      detached: true,
-    })
-    let stdout = ''
-    let stderr = ''
-    let timedOut = false
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      if (options.echo !== false) process.stderr.write(chunk)
-    })
-    if (options.input !== undefined && child.stdin !== null) {
-      child.stdin.on('error', () => undefined)
-      child.stdin.end(options.input)
-    }
-    const timer = setTimeout(() => {
-      timedOut = true
-      stderr += `\n[box.ts] box.sh ${args[0] ?? ''} timed out after ${timeoutMs / 1000} s: killed\n`
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-      } catch {
-        // already gone
-      }
-    }, timeoutMs)
-    child.on('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr, timedOut })
-    })
-  })
-}
+/** Runs `bash box.sh ARGS...`, bounded (dockerd, started detached, outlives a timeout's kill). */
+export const box = (args: readonly string[], options: BoxOptions = {}): Promise<BoxResult> => runBashScript(BOX_SCRIPT, args, options)
 
 /** Like box(), but a non-zero exit throws with the command's output. */
-export async function boxOk(args: readonly string[], options: BoxOptions = {}): Promise<BoxResult> {
-  const result = await box(args, options)
-  if (result.code !== 0) {
-    throw new Error(`box.sh ${args.join(' ')}: exit ${result.code}${result.timedOut ? ' (timed out)' : ''}\n--- stdout\n${result.stdout.slice(-4000)}\n--- stderr\n${result.stderr.slice(-4000)}`)
-  }
-  return result
-}
+export const boxOk = (args: readonly string[], options: BoxOptions = {}): Promise<BoxResult> => runBashScriptOk(BOX_SCRIPT, args, options)
 
 /** A bash script run as root in the box (`box.sh exec SCRIPT`); its stdout is returned, trimmed. */
 export async function boxExec(script: string, options: BoxOptions = {}): Promise<string> {
@@ -93,12 +33,7 @@ export async function boxInfo(): Promise<{ ip: string; dir: string }> {
 /** What the box needs on the host, or the reason it cannot run here (a clear message for CI logs). */
 export async function boxPrerequisites(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'the box needs root (mounts, network namespaces, iptables)'
-  const check = (script: string) =>
-    new Promise<boolean>((resolve) => {
-      const child = spawn('bash', ['-c', script], { stdio: 'ignore' })
-      child.on('error', () => resolve(false))
-      child.on('close', (code) => resolve(code === 0))
-    })
+  const check = bashSucceeds
   const missing: string[] = []
   if (!(await check('command -v debootstrap'))) missing.push('debootstrap')
   if (!(await check('ip netns list'))) missing.push("iproute2 with 'ip netns'")

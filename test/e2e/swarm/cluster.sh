@@ -64,36 +64,8 @@ esac
 
 log() { printf '[swarm] %s\n' "$*" >&2; }
 die() { printf '[swarm] ERROR: %s\n' "$*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
-
-# step "what" CMD...: says what it does, runs it, says how long it took; a failure ends the
-# script and the EXIT trap names the step. try_step: the same, but the failure is returned.
-_STEP='' _STEP_T=''
-step() {
-  local what=$1 t; shift
-  t=$(now)
-  log "$what ..."
-  _STEP=$what _STEP_T=$t
-  "$@"
-  _STEP=''
-  log "$what: ok ($(since "$t"))"
-}
-on_exit() {
-  local rc=$?
-  if [ "$rc" -ne 0 ] && [ -n "$_STEP" ]; then log "$_STEP: FAILED, exit $rc ($(since "$_STEP_T"))"; fi
-}
-trap on_exit EXIT
-try_step() {
-  local what=$1 t rc=0; shift
-  t=$(now)
-  log "$what ..."
-  "$@" || rc=$?
-  if [ "$rc" -eq 0 ]; then log "$what: ok ($(since "$t"))"; else log "$what: FAILED, exit $rc ($(since "$t"))"; fi
-  return "$rc"
-}
-
-need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root"; }
+# shellcheck source=../helpers/steps.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../helpers/steps.sh"
 need_tools() {
   local missing=() c
   for c in ip iptables nsenter unshare mountpoint dockerd containerd docker curl awk; do
