@@ -140,6 +140,8 @@ export function createJob(target: SwarmTarget, job: OneOffJob): Command {
       '--name', job.name,
       '--mode', 'replicated-job',
       '--restart-condition', 'none',
+      // the image's HEALTHCHECK watches a server; a job's task only has to exit 0
+      '--no-healthcheck',
       '--network', job.network,
       '--env-file', job.envFile,
       ...Object.entries(job.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]),

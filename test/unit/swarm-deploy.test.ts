@@ -32,7 +32,7 @@ describe('swarm command builders (whole argv)', () => {
     }
     expect(createJob(LOCAL, job)).toEqual({
       argv: [
-        'docker', 'service', 'create', '--detach', '--quiet', '--name', 'aiko-migrate-r42', '--mode', 'replicated-job', '--restart-condition', 'none', '--network', 'aiko_default',
+        'docker', 'service', 'create', '--detach', '--quiet', '--name', 'aiko-migrate-r42', '--mode', 'replicated-job', '--restart-condition', 'none', '--no-healthcheck', '--network', 'aiko_default',
         '--env-file', '/srv/ai-ko/var/swarm/migrate-r42.env', '--env', 'PGOPTIONS=-c lock_timeout=5000', '--label', 'com.aiko.job=migrate', '--label', 'com.aiko.release=r42',
         '--constraint', 'node.labels.data == true', '--with-registry-auth', '10.214.0.11:5000/aiko/aiko-backend:r42', 'flask', 'db', 'upgrade',
       ],
@@ -40,7 +40,7 @@ describe('swarm command builders (whole argv)', () => {
       timeoutMs: 300_000,
     })
     expect(createJob(NODE1, { ...job, env: {}, labels: {}, constraints: [], registryAuth: false }).argv).toEqual([
-      'docker', 'service', 'create', '--detach', '--quiet', '--name', 'aiko-migrate-r42', '--mode', 'replicated-job', '--restart-condition', 'none', '--network', 'aiko_default',
+      'docker', 'service', 'create', '--detach', '--quiet', '--name', 'aiko-migrate-r42', '--mode', 'replicated-job', '--restart-condition', 'none', '--no-healthcheck', '--network', 'aiko_default',
       '--env-file', '/srv/ai-ko/var/swarm/migrate-r42.env', '10.214.0.11:5000/aiko/aiko-backend:r42', 'flask', 'db', 'upgrade',
     ])
     expect(createJob(NODE1, job).env).toEqual({ DOCKER_HOST: 'unix:///run/aiko-swarm/node1/docker.sock' })
