@@ -226,7 +226,7 @@ describe('deploy decisions', () => {
  */
 interface FakeService { image: string; previous?: string; updateState?: string; startedAt?: string; running: number; desired: number }
 
-async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean } = {}) {
+async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean; dryRun?: boolean } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'aiko-swarm-'))
   const varDir = join(dir, 'var')
   const envFile = join(dir, '.env')
@@ -239,6 +239,7 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
   const ok = (stdout = '') => ({ stdout, stderr: '', exitCode: 0, skipped: false })
   const now = () => new Date().toISOString()
   const runner: Runner = async (command: Command) => {
+    if (options.dryRun === true && command.mutates) throw new Error(`dry-run ran a change: ${command.argv.join(' ')}`)
     const a = command.argv
     const argv = a.join(' ')
     if (argv === 'docker info --format {{json .Swarm}}') return ok(JSON.stringify({ NodeID: 'n1', LocalNodeState: 'active', ControlAvailable: options.worker !== true }))
@@ -303,7 +304,7 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
   }
   const output: Output = { info: () => undefined, success: () => undefined, warn: () => undefined, error: () => undefined, step: (_title, work) => work() }
   const target: ComposeTarget = { base: ['docker', 'compose'], envFile, projectDir: PROJECT_DIR, project: 'aiko', env: { AIKO_RELEASE: 'latest', AIKO_VAR_DIR: varDir } }
-  const ctx: StackContext = { executor: createExecutor({ dryRun: false, verbose: false, output, runner }), output, target, varDir, nginxConfDir: join(varDir, 'nginx', 'conf.d'), nginxDir: join(PROJECT_DIR, 'nginx') }
+  const ctx: StackContext = { executor: createExecutor({ dryRun: options.dryRun === true, verbose: false, output, runner }), output, target, varDir, nginxConfDir: join(varDir, 'nginx', 'conf.d'), nginxDir: join(PROJECT_DIR, 'nginx') }
   const validation = validateEnv(values)
   if (!validation.ok) throw new Error('test env invalid')
   const env: AikoEnv = validation.env
@@ -390,5 +391,12 @@ describe('deploySwarmRelease and rollbackSwarmRelease (an in-memory Swarm)', () 
     expect((await readReleaseLog(varDir)).map((e) => [e.action, e.id, e.result])).toEqual([['deploy', A, 'ok'], ['deploy', B, 'ok'], ['rollback', A, 'ok']])
     expect((await readFile(join(varDir, 'current-release'), 'utf8')).trim()).toBe(A)
     expect(await readFile(stackFilePath(varDir), 'utf8')).toContain(`release ${A}`)
+  })
+
+  it('--dry-run: only reads (the Swarm state, the manager check), writes no file, records nothing', async () => {
+    const { ctx, env, settings, story, varDir } = await fakeSwarm({ running: RUNNING_A, dryRun: true })
+    await deploySwarmRelease(ctx, env, { release: B, sha: 'b'.repeat(40), serving: A }, settings)
+    expect(story).toEqual([])
+    await expect(stat(varDir)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
