@@ -25,7 +25,7 @@ import {
 import { convergence, parseServiceStatuses, parseStackReplicas, type ServiceStatus } from './converge.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackVariables, waitStep, type ServiceLine,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, waitStep, type ServiceLine,
 } from './plan.ts'
 import { renderStack, type StackFile, type StackNote } from './stack.ts'
 
@@ -131,9 +131,17 @@ async function restoreStackFile(ctx: StackContext): Promise<void> {
   await writeFileAtomic(stackFilePath(ctx.varDir), previous, { mode: 0o600 })
 }
 
+/** `docker stack services` of the stack; a stack that does not exist yet has none (some CLIs say so with an error). */
+async function readStackServices(ctx: StackContext, target: SwarmTarget): Promise<string> {
+  const result = await ctx.executor.probe(stackServices(target))
+  const services = stackServicesOutput(result)
+  if (services !== undefined) return services
+  throw new ToolkitError(`docker stack services ${target.stack} failed`, { exitCode: ExitCode.commandFailed, details: maskSecrets(result.stderr).trim().split('\n').slice(-5) })
+}
+
 /** What the Swarm runs now: each service's spec and update status, and its running/desired tasks. */
 export async function observeServices(ctx: StackContext, target: SwarmTarget, names: readonly string[]): Promise<{ statuses: ServiceStatus[]; replicas: Record<string, { running: number; desired: number }> }> {
-  const replicas = parseStackReplicas((await ctx.executor.run(stackServices(target))).stdout)
+  const replicas = parseStackReplicas(await readStackServices(ctx, target))
   const present = names.filter((name) => Object.hasOwn(replicas, name))
   const statuses = present.length === 0 ? [] : parseServiceStatuses((await ctx.executor.run(inspectServices(target, present))).stdout)
   return { statuses, replicas }
@@ -280,7 +288,7 @@ export async function deploySwarmRelease(ctx: StackContext, env: AikoEnv, option
     await ctx.output.step(`push the release images to ${settings.registry}`, () => pushRelease(ctx, target, settings.registry, options.release))
     const stack = await ctx.output.step(`render the stack file (${stackFilePath(ctx.varDir)})`, () => writeStackFile(ctx, env, options.release, settings))
     for (const note of [...stack.omitted, ...stack.notes]) ctx.output.info(`stack: ${note.service}: ${note.note}`)
-    const running = parseStackReplicas((await ctx.executor.run(stackServices(target))).stdout)
+    const running = parseStackReplicas(await readStackServices(ctx, target))
     const migrate = () => ctx.output.step('run the migrations (a replicated-job of the new release)', () => runMigrationJob(ctx, target, stack.file, options.release, settings))
     if (deployOrder(running, stackServiceName(target, 'postgres')) === 'migrate-then-deploy') await deployStack(ctx, target, stack, settings, { beforeDeploy: migrate, firstDeploy: false })
     else {

@@ -100,6 +100,16 @@ export function deployOrder(runningServices: Readonly<Record<string, unknown>>, 
   return Object.hasOwn(runningServices, postgres) ? 'migrate-then-deploy' : 'deploy-then-migrate'
 }
 
+/**
+ * The output of `docker stack services` as lines to parse, or undefined when the call failed.
+ * A stack that does not exist yet is "Nothing found in stack: NAME" on stderr: with exit 0
+ * (the CLI of Docker 20.10 and later) or 1 (older ones); either way it has no services.
+ */
+export function stackServicesOutput(result: { exitCode: number; stdout: string; stderr: string }): string | undefined {
+  if (result.exitCode === 0) return result.stdout
+  return /Nothing found in stack/.test(result.stderr) ? '' : undefined
+}
+
 export const migrationJobName = (target: SwarmTarget, release: string): string => `${target.stack}-migrate-${release}`
 
 /** One line of `docker service ps --format '{{json .}}'`. */

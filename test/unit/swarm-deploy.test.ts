@@ -15,7 +15,7 @@ import type { ServiceStatus } from '../../lib/swarm/converge.ts'
 import { deploySwarmRelease, rollbackSwarmRelease, stackFilePath, swarmSettings, type SwarmSettings } from '../../lib/swarm/deploy.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackVariables, waitStep, type TaskRow,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, waitStep, type TaskRow,
 } from '../../lib/swarm/plan.ts'
 import { renderStack, type StackFile } from '../../lib/swarm/stack.ts'
 import type { Output } from '../../lib/ui/output.ts'
@@ -124,6 +124,13 @@ describe('deploy decisions', () => {
     expect(deployOrder({}, 'aiko_postgres')).toBe('deploy-then-migrate')
     // a stack whose PostgreSQL was removed by hand: its data node must bring it back first
     expect(deployOrder({ aiko_backend: { running: 2, desired: 2 } }, 'aiko_postgres')).toBe('deploy-then-migrate')
+  })
+
+  it('a stack that does not exist yet has no services, whatever the CLI exit code; any other failure is one', () => {
+    expect(stackServicesOutput({ exitCode: 0, stdout: '', stderr: 'Nothing found in stack: aiko\n' })).toBe('')
+    expect(stackServicesOutput({ exitCode: 1, stdout: '', stderr: 'Nothing found in stack: aiko\n' })).toBe('')
+    expect(stackServicesOutput({ exitCode: 0, stdout: '{"Name":"aiko_backend","Replicas":"2/2"}\n', stderr: '' })).toBe('{"Name":"aiko_backend","Replicas":"2/2"}\n')
+    expect(stackServicesOutput({ exitCode: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon' })).toBeUndefined()
   })
 
   it('the images pushed: the release images under REGISTRY, the names the stack file uses', () => {
