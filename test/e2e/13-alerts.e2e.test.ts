@@ -77,12 +77,13 @@ async function webhookCalls(): Promise<WebhookCall[]> {
     })
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+/** Polls `probe` every 2 s; on timeout, the error carries `last()` (what the last attempt saw). */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, last: () => string = () => ''): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const found = await probe()
     if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last() === '' ? '' : `; last attempt: ${last()}`}`)
     await sleep(2_000)
   }
 }
@@ -282,10 +283,12 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(renewal.call.body.alerts[0]?.annotations['action']).toBe('Lire /var/log/aiko-ssl-renew.log, puis lancer npx zx scripts/init-ssl.mts --renew --verbose.')
 
     // Fixed: a good backup; a certificate, then a renewal run that succeeds.
+    let lastBackup = ''
     const good = await waitFor('a good backup once PostgreSQL is back', async () => {
       const result = await script('backup', ['--yes'])
+      lastBackup = `exit ${result.code}: ${result.stdout}${result.stderr}`
       return result.code === 0 ? result : undefined
-    }, 120_000)
+    }, 120_000, () => lastBackup)
     expect(good.stdout).toMatch(/wrote .*scheduled-\d{8}-\d{6}\.dump/)
     ok(await script('init-ssl', ['--yes']))
     ok(await script('init-ssl', ['--renew', '--yes']))
