@@ -17,7 +17,26 @@ export interface NginxApplyContext {
 export type ApplyResult = 'unchanged' | 'reloaded' | 'written' | 'planned'
 
 export const nginxTest = (nginxId: string) => dockerExec(nginxId, ['nginx', '-t'], false)
-export const nginxReload = (nginxId: string) => dockerExec(nginxId, ['nginx', '-s', 'reload'], true)
+/**
+ * `nginx -s reload` only sends SIGHUP: the master reads the configuration and the certificate
+ * files, starts new workers, then tells the old ones to stop accepting; until then a new
+ * connection may still reach an old worker and the old configuration (found by e2e: a check
+ * right after init-ssl's switch still got the HTTP site). So the reload waits, inside the
+ * container, until no worker of the master's previous generation still accepts: each is gone
+ * or titled "worker process is shutting down" (nginx sets the title as it closes its
+ * listening sockets). A master that refused the new files (it keeps the old workers, and says
+ * why only in its log) makes it fail after 10 s instead of passing silently.
+ */
+const RELOAD_AND_WAIT = [
+  'm=$(cat /run/nginx.pid 2>/dev/null || cat /var/run/nginx.pid 2>/dev/null)',
+  // The master's children that still accept connections (not shutting down).
+  'accepting() { for d in /proc/[0-9]*; do set -- $(cat "$d/stat" 2>/dev/null); [ "${4:-}" = "$m" ] || continue; tr "\\0" " " < "$d/cmdline" 2>/dev/null | grep -q "shutting down" || printf "%s " "$1"; done; }',
+  'old=$(accepting)',
+  'nginx -s reload || exit $?',
+  'i=0',
+  'while :; do now=" $(accepting)"; left=""; for p in $old; do case "$now " in *" $p "*) left="$left $p";; esac; done; [ -z "$left" ] && exit 0; i=$((i+1)); if [ $i -ge 100 ]; then echo "nginx did not apply the new configuration within 10 s (workers$left still serve the old one): see docker compose logs nginx" >&2; exit 1; fi; sleep 0.1; done',
+].join('\n')
+export const nginxReload = (nginxId: string): Command => ({ ...dockerExec(nginxId, ['sh', '-c', RELOAD_AND_WAIT, 'nginx -s reload'], true), timeoutMs: 30_000 })
 
 /**
  * Waits (at most ~15 s, inside the container) until no nginx worker of the configuration

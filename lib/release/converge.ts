@@ -6,7 +6,7 @@ import { servableNginxMode } from '../ssl/nginx-mode.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers, waitForHealthy, waitUntilProbesPass } from '../stack/health.ts'
 import { describeAction, planConvergence, type ConvergeAction, type ConvergePlan } from './converge-plan.ts'
-import { writeRedisConfig } from '../stack/redis-config.ts'
+import { renderServiceConfigs } from '../stack/start.ts'
 import { observeStack } from './observe.ts'
 import { recordServing } from './record.ts'
 import { pointNginxAt, releaseTarget, retire, stageRelease, startBeat, startBeside } from './switch.ts'
@@ -57,7 +57,8 @@ async function act(ctx: StackContext, env: AikoEnv, action: ConvergeAction, targ
       return
     }
     case 'start-infrastructure':
-      await writeRedisConfig(ctx, env)
+      // compose needs Redis's config file and Alertmanager its config folder to create them.
+      await renderServiceConfigs(ctx, env)
       await ctx.executor.run(composeUp(releaseTarget(ctx, target).target, action.services, { noDeps: true, noRecreate: true }))
       await waitForHealthy(ctx, { services: action.services, timeoutMs: options.healthTimeoutMs * 2 })
       return

@@ -11,7 +11,7 @@ import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
-import { renderAlertmanager, startStack } from '../stack/start.ts'
+import { renderServiceConfigs, SERVICE_CONFIG_STEP, startStack } from '../stack/start.ts'
 import { IMAGE_REPOSITORIES, releaseImages, releasesToPrune } from './images.ts'
 import { readCurrentRelease, readReleaseLog, rollbackTarget, servedReleases } from './log.ts'
 import { recorded, recordServing } from './record.ts'
@@ -40,7 +40,7 @@ export async function deployRelease(ctx: StackContext, env: AikoEnv, options: De
   const serving = options.serving
   const migrate = () => runMigrations(next, MIGRATION_FAILURE, options.lockPolicy)
   await recorded(ctx, { id: options.release, sha: options.sha, action: 'deploy', previous: serving }, async (facts) => {
-    await ctx.output.step('render Alertmanager config', () => renderAlertmanager(ctx, env))
+    await ctx.output.step(SERVICE_CONFIG_STEP, () => renderServiceConfigs(ctx, env))
     await ctx.output.step(`build release ${options.release}`, () => ctx.executor.run(buildCommand(next, ctx.executor.dryRun)))
     if (serving === undefined) {
       ctx.output.info('no release was ever deployed here: first start')

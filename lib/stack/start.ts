@@ -27,6 +27,18 @@ export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode:
   return applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir }, files)
 }
 
+/**
+ * The services' config files rendered from .env into $AIKO_VAR_DIR: Redis's (its password,
+ * secrets/redis.conf, which compose must find to create the redis container, also when an
+ * operator runs `docker compose up` by hand) and Alertmanager's (a running one reloads it).
+ * Written on every start and deploy, so a lost or stale file is put back by the next run.
+ */
+export const SERVICE_CONFIG_STEP = 'render the Redis and Alertmanager config'
+export async function renderServiceConfigs(ctx: StackContext, env: AikoEnv): Promise<void> {
+  await writeRedisConfig(ctx, env)
+  await renderAlertmanager(ctx, env)
+}
+
 /** $AIKO_VAR_DIR/alertmanager/alertmanager.yml from .env; a running Alertmanager reloads it. */
 export function renderAlertmanager(ctx: StackContext, env: AikoEnv) {
   return writeAlertmanagerConfig({ executor: ctx.executor, output: ctx.output, target: ctx.target, varDir: ctx.varDir }, env, alertTimingFrom(process.env))
@@ -36,10 +48,9 @@ export function renderAlertmanager(ctx: StackContext, env: AikoEnv) {
 export async function startStack(ctx: StackContext, env: AikoEnv, options: { timeoutMs: number }): Promise<readonly string[]> {
   const mode = await servableNginxMode(ctx, env)
   await ctx.output.step(`render nginx config (${mode} mode)`, () => renderAndApplyNginx(ctx, env, mode, contextRelease(ctx)))
-  await ctx.output.step('render Alertmanager config', () => renderAlertmanager(ctx, env))
+  await ctx.output.step(SERVICE_CONFIG_STEP, () => renderServiceConfigs(ctx, env))
   // Built first: compose 1.29's `up --build` would try to pull the worker's image (the backend's, no build: section) before building it.
   await ctx.output.step('build the app images', () => ctx.executor.run({ ...composeBuild(ctx.target, ['backend', 'frontend']), timeoutMs: 60 * 60_000 }))
-  await writeRedisConfig(ctx, env)
   await ctx.output.step('start the stack', () => ctx.executor.run(composeUp(ctx.target)))
   if (ctx.executor.dryRun) return []
   return ctx.output.step('wait until every service is healthy', () => waitForHealthy(ctx, { timeoutMs: options.timeoutMs }))

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -7,6 +7,7 @@ import { splitIds } from '../../lib/docker/containers.ts'
 import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { runLoad } from './helpers/load.ts'
 import { runCommand, runScript } from './helpers/run.ts'
+import { runWithStaleAaaa, STALE_AAAA } from './helpers/stale-aaaa.ts'
 import { baseUrl, E2E, e2eContext, execIn } from './helpers/stack.ts'
 
 let ctx: StackContext
@@ -107,24 +108,13 @@ describe('init-ssl against Pebble with the real certbot and nginx', () => {
   })
 
   it('refuses a name whose AAAA record points to another machine, naming the record, before any ACME request', async () => {
-    // `ip netns exec NS` mounts /etc/netns/NS/hosts over /etc/hosts: www gets an AAAA record
-    // (a documentation address, never contacted) for that run only; lookups are all it changes.
-    const ns = `${E2E.project}-aaaa`
-    await mkdir(`/etc/netns/${ns}`, { recursive: true })
-    await writeFile(`/etc/netns/${ns}/hosts`, `127.0.0.1 localhost\n::1 localhost\n2001:db8::5 www.${E2E.domain}\n`)
-    expect((await runCommand('ip', ['netns', 'add', ns])).code).toBe(0)
-    try {
-      const orders = await pebbleOrders()
-      const result = await runCommand('ip', ['netns', 'exec', ns, 'npx', 'zx', 'scripts/init-ssl.mts', '--env-path', E2E.envFile, '--yes', '--force'])
-      expect(result.code, result.stdout + result.stderr).toBe(4)
-      expect(result.stderr).toContain(`www.${E2E.domain} does not reach this server's nginx: no request was sent to the ACME server`)
-      expect(result.stderr).toContain(`- www.${E2E.domain}: its AAAA record 2001:db8::5 is not an address of this server`)
-      expect(result.stderr).toContain("Let's Encrypt tries IPv6 first: delete the record at your DNS provider, or point it to this server")
-      expect(await pebbleOrders()).toBe(orders)
-    } finally {
-      await runCommand('ip', ['netns', 'delete', ns])
-      await rm(`/etc/netns/${ns}`, { recursive: true, force: true })
-    }
+    const orders = await pebbleOrders()
+    const result = await runWithStaleAaaa('init-ssl', ['--env-path', E2E.envFile, '--yes', '--force'])
+    expect(result.code, result.stdout + result.stderr).toBe(4)
+    expect(result.stderr).toContain(`www.${E2E.domain} does not reach this server's nginx: no request was sent to the ACME server`)
+    expect(result.stderr).toContain(`- www.${E2E.domain}: its AAAA record ${STALE_AAAA} is not an address of this server`)
+    expect(result.stderr).toContain("Let's Encrypt tries IPv6 first: delete the record at your DNS provider, or point it to this server")
+    expect(await pebbleOrders()).toBe(orders)
   })
 
   it('fails clearly when the ACME server is down, and nginx keeps serving', async () => {

@@ -111,7 +111,8 @@ beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'aiko-initdb-'))
   // A fresh database for the application (01-stack's own e2e_persist table stays).
   await psql('DROP TABLE IF EXISTS alembic_version, users, levels, subjects CASCADE')
-  await rm(join(E2E.varDir, 'secrets'), { recursive: true, force: true })
+  // The admin's generated password only: secrets/ also holds Redis's config, which compose needs.
+  await rm(adminPasswordFile(E2E.varDir), { force: true })
 })
 
 afterAll(async () => {

@@ -36,7 +36,7 @@ const firstError = (result: RunResult) => result.stderr.split('\n').find((line) 
 
 /** A deploy here has no pending migration: its dump and migration steps are killed in 09-restore, with one. */
 const DEPLOY_STEPS = [
-  'render Alertmanager config',
+  'render the Redis and Alertmanager config',
   'build release ',
   'read the pending migrations',
   'start the new release beside the old one',

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readBackupState } from '../../lib/backup/state.ts'
 import { readEnvFile } from '../../lib/env/load.ts'
+import { setEnvVariable } from '../../lib/env/update.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { removeComposeProject, removeReleaseImages } from './helpers/cleanup.ts'
 import { publishedBase, runAndSignalAtStep } from './helpers/crash.ts'
@@ -120,6 +121,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (process.env['E2E_KEEP'] === '1') return
+  // The shared stack's .env goes back to no off-site copy: its SFTP server is removed below,
+  // and a later file's backups would fail on a repository that no longer answers.
+  for (const name of ['RESTIC_REPOSITORY', 'RESTIC_SFTP_COMMAND']) await setEnvVariable(E2E.envFile, name, '')
   await docker(['rm', '-f', '-v', sftpName])
   await removeComposeProject(DR.project)
   await removeReleaseImages(DR.varDir).catch(() => undefined)

@@ -10,6 +10,7 @@ import { SECRET_NAMES } from '../../lib/env/schema.ts'
 import { setEnvVariable } from '../../lib/env/update.ts'
 import { PROJECT_DIR, type StackContext } from '../../lib/stack/context.ts'
 import { renderAlertmanager } from '../../lib/stack/start.ts'
+import { runWithStaleAaaa } from './helpers/stale-aaaa.ts'
 import { runCommand, runScript, type RunResult } from './helpers/run.ts'
 import { E2E, e2eContext, execIn } from './helpers/stack.ts'
 
@@ -76,12 +77,13 @@ async function webhookCalls(): Promise<WebhookCall[]> {
     })
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+/** Polls `probe` every 2 s; on timeout, the error carries `last()` (what the last attempt saw). */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, last: () => string = () => ''): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const found = await probe()
     if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last() === '' ? '' : `; last attempt: ${last()}`}`)
     await sleep(2_000)
   }
 }
@@ -263,9 +265,10 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(failedBackup.code, failedBackup.stdout + failedBackup.stderr).not.toBe(0)
     expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_backup.prom'), 'utf8')).toContain('aiko_operation_last_run_success{operation="backup"} 0\n')
 
-    // The renewal job, twice, on a server whose certificate is gone.
+    // The renewal job, twice, refused before any ACME request: www has a stale AAAA record
+    // (forced, so that it runs with a certificate far from expiry; with none, it is refused too).
     for (const run of [1, 2]) {
-      const renew = await script('init-ssl', ['--renew', '--yes'])
+      const renew = await runWithStaleAaaa('init-ssl', ['--env-path', E2E.envFile, '--renew', '--force', '--yes'])
       expect(renew.code, `renew ${run}: ${renew.stdout}${renew.stderr}`).toBe(4)
     }
     expect(await readFile(join(E2E.varDir, 'metrics', 'aiko_renew.prom'), 'utf8')).toContain('aiko_operation_consecutive_failures{operation="renew"} 2\n')
@@ -280,10 +283,12 @@ describe('alerts reach a person (Alertmanager, e-mail and webhook)', () => {
     expect(renewal.call.body.alerts[0]?.annotations['action']).toBe('Lire /var/log/aiko-ssl-renew.log, puis lancer npx zx scripts/init-ssl.mts --renew --verbose.')
 
     // Fixed: a good backup; a certificate, then a renewal run that succeeds.
+    let lastBackup = ''
     const good = await waitFor('a good backup once PostgreSQL is back', async () => {
       const result = await script('backup', ['--yes'])
+      lastBackup = `exit ${result.code}: ${result.stdout}${result.stderr}`
       return result.code === 0 ? result : undefined
-    }, 120_000)
+    }, 120_000, () => lastBackup)
     expect(good.stdout).toMatch(/wrote .*scheduled-\d{8}-\d{6}\.dump/)
     ok(await script('init-ssl', ['--yes']))
     ok(await script('init-ssl', ['--renew', '--yes']))
