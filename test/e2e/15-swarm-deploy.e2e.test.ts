@@ -1,14 +1,12 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { YAML } from 'zx'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { Phases } from './box/box.ts'
 import { runLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
 import { runScript, type RunResult } from './helpers/run.ts'
-import { cluster, clusterOk, clusterPrerequisites, nodeDocker, type SwarmNode } from './swarm/cluster.ts'
+import { cluster, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
+import { prepareStackMode, releaseOf, SWARM_DOMAIN, SWARM_EDGE, swarmServedVersion } from './swarm/stack-mode.ts'
 
 /**
  * The stack mode (DEPLOY_TARGET=swarm, issue 17) through the REAL scripts on the three-node
@@ -23,33 +21,14 @@ import { cluster, clusterOk, clusterPrerequisites, nodeDocker, type SwarmNode } 
  * pulled here: each node gets the stand-ins (test/e2e/compose.e2e.yml) loaded and tagged with
  * the production names, so the stack file is the one production gets.
  */
-const REGISTRY = '10.214.0.11:5000/aiko'
-const EDGE = '10.214.0.11'
-const DOMAIN = 'aiko-swarm.test'
 const PROJECT = 'aikostack'
 const WORK = join(PROJECT_DIR, 'test', 'e2e', '.work-swarm')
-const NODES: SwarmNode[] = ['node1', 'node2', 'node3']
 const phases = new Phases('15-swarm-deploy')
 const log = (line: string) => process.stderr.write(`[15-swarm-deploy] ${line}\n`)
-const TARGET: LoadTarget = { host: EDGE, port: 80, servername: DOMAIN, path: '/api/version', plain: true }
+const TARGET: LoadTarget = { host: SWARM_EDGE, port: 80, servername: SWARM_DOMAIN, path: '/api/version', plain: true }
 
 const skipReason = await clusterPrerequisites()
 if (skipReason !== undefined) log(`skipped: ${skipReason}`)
-
-/** Production image name → stand-in, read from the two compose files (services the stack deploys). */
-async function standIns(): Promise<Array<[string, string]>> {
-  const production = YAML.parse(await readFile(join(PROJECT_DIR, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { image?: string; build?: unknown; profiles?: string[] }> }
-  const override = YAML.parse(await readFile(join(PROJECT_DIR, 'test', 'e2e', 'compose.e2e.yml'), 'utf8')) as { services: Record<string, { image?: string }> }
-  const pairs: Array<[string, string]> = []
-  for (const [name, service] of Object.entries(production.services)) {
-    const standIn = override.services[name]?.image
-    if (service.build !== undefined || service.image === undefined || standIn === undefined || (service.profiles ?? []).length > 0) continue
-    pairs.push([service.image, standIn])
-  }
-  return pairs
-}
-
-const secret = () => randomBytes(24).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')
 
 let scriptEnv: Record<string, string> = {}
 const envArgs = () => ['--env-path', join(WORK, '.env'), '--yes']
@@ -60,27 +39,12 @@ function expectOk(what: string, result: RunResult): void {
   expect(result.code, what).toBe(0)
 }
 
-/** The version /api/version answers through node1's nginx (Host: the domain), or undefined. */
-function servedVersion(): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: EDGE, port: 80, path: '/api/version', headers: { host: DOMAIN }, timeout: 5_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve(res.statusCode === 200 ? /"version"\s*:\s*"([^"]*)"/.exec(Buffer.concat(chunks).toString())?.[1] : undefined))
-      res.on('error', () => resolve(undefined))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', () => resolve(undefined))
-    req.end()
-  })
-}
-
 /** The version the site serves, polled until it is `expected` (bounded): what it last saw otherwise. */
 async function waitForVersion(expected: string | undefined, timeoutMs = 60_000): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs
   let seen: string | undefined
   while (Date.now() < deadline) {
-    seen = await servedVersion()
+    seen = await swarmServedVersion()
     if (seen === expected) return seen
     await new Promise((resolve) => setTimeout(resolve, 1_000))
   }
@@ -103,38 +67,9 @@ async function underLoad(action: () => Promise<RunResult>): Promise<{ figures: L
   return { figures, result }
 }
 
-const releaseOf = (output: string): string | undefined => /release (\d{8}-\d{6}-[0-9a-z]{7})/.exec(output)?.[1]
-
 describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts with DEPLOY_TARGET=swarm on a three-node cluster', () => {
   beforeAll(async () => {
-    await phases.run('destroy a leftover cluster', () => clusterOk(['destroy'], { echo: false, timeoutMs: 300_000 }))
-    await phases.run('cluster.sh create (3 nodes, registry)', () => clusterOk(['create'], { timeoutMs: 600_000 }))
-    const pairs = await standIns()
-    log(`stand-ins: ${pairs.map(([p, s]) => `${p} <- ${s}`).join(', ')}`)
-    for (const node of NODES) {
-      const bases = node === 'node1' ? ['aiko-standin/python-app:test', 'aiko-standin/node:test'] : []
-      await phases.run(`load the stand-ins into ${node}`, () => clusterOk(['load', node, ...new Set(pairs.map(([, s]) => s)), ...bases], { timeoutMs: 600_000 }))
-      for (const [productionName, standIn] of pairs) await nodeDocker(node, ['tag', standIn, productionName])
-    }
-    await rm(WORK, { recursive: true, force: true })
-    await mkdir(WORK, { recursive: true })
-    const env = {
-      APP_ENV: 'development', DOMAIN, DOMAIN_WWW: 'false', LETSENCRYPT_EMAIL: `ops@${DOMAIN}`, ADMIN_EMAIL: `admin@${DOMAIN}`, NGINX_MODE: 'http',
-      HTTP_BIND: '0.0.0.0', HTTP_BIND6: '0.0.0.0', HTTP_PORT: '80', HTTPS_PORT: '443',
-      POSTGRES_PASSWORD: secret(), REDIS_PASSWORD: secret(), SECRET_KEY: secret() + secret(), JWT_SECRET_KEY: secret() + secret(), GRAFANA_ADMIN_PASSWORD: secret(),
-      DEPLOY_TARGET: 'swarm', REGISTRY,
-    }
-    await writeFile(join(WORK, '.env'), Object.entries(env).map(([name, value]) => `${name}=${value}\n`).join(''), { mode: 0o600 })
-    const host = (await clusterOk(['host', 'node1'], { echo: false })).stdout.trim()
-    scriptEnv = {
-      DOCKER_HOST: host,
-      AIKO_VAR_DIR: join(WORK, 'var'),
-      COMPOSE_FILE: ['docker-compose.yml', 'test/e2e/compose.e2e.yml'].join(':'),
-      COMPOSE_PROJECT_NAME: PROJECT,
-      // the classic builder: node1 is an Engine 20.10 reached through DOCKER_HOST
-      DOCKER_BUILDKIT: '0',
-      CI: 'true',
-    }
+    scriptEnv = await prepareStackMode({ workDir: WORK, project: PROJECT, phases, log })
   }, 1_800_000)
 
   afterAll(async () => {
