@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { Phases } from './box/box.ts'
+import { runAndSignalAtStep } from './helpers/crash.ts'
 import { runLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
 import { runScript, type RunResult } from './helpers/run.ts'
 import { cluster, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
@@ -51,11 +52,11 @@ async function waitForVersion(expected: string | undefined, timeoutMs = 60_000):
   return seen
 }
 
-async function underLoad(action: () => Promise<RunResult>): Promise<{ figures: LoadFigures; result: RunResult }> {
+async function underLoad<T extends RunResult>(action: () => Promise<T>): Promise<{ figures: LoadFigures; result: T }> {
   let finish: () => void = () => undefined
   const until = new Promise<void>((resolve) => (finish = resolve))
   const load = runLoad(TARGET, until, { clients: 2, maxRequests: 20_000, maxMs: 900_000, pauseMs: 150 })
-  let result: RunResult
+  let result: T
   try {
     result = await action()
     await new Promise((resolve) => setTimeout(resolve, 3_000))
@@ -119,4 +120,26 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     const list = await script('rollback', ['--list'], 60_000)
     expect(list.stdout).toMatch(new RegExp(`rollback\\s+ok\\s+${first}`))
   }, 1_800_000)
+
+  // Each step of a stack-mode deploy that changes the Swarm or the registry, killed with
+  // SIGKILL (a power cut, the OOM killer) under load; the next plain deploy converges.
+  for (const step of ['push the release images', 'render the stack file', 'run the migrations', 'docker stack deploy', 'wait until the']) {
+    it(`SIGKILL at '${step}' under load: the site keeps serving; the next plain deploy converges, no migration job left`, async () => {
+      expect(first).toBeDefined()
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      const { figures, result } = await phases.run(`SIGKILL at '${step}', then deploy.mts`, () =>
+        underLoad(async () => {
+          const killed = await runAndSignalAtStep('deploy', [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
+          expect(killed.signalled, `the deploy reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
+          return script('deploy', ['--health-timeout', '400'])
+        }),
+      )
+      expectOk(`deploy after SIGKILL at '${step}'`, result)
+      expect(figures.failedAfterRetry).toBe(0)
+      const release = releaseOf(result.stdout + result.stderr)
+      expect(await waitForVersion(release)).toBe(release)
+      expect(await readFile(join(WORK, 'var', 'current-release'), 'utf8')).toBe(`${release}\n`)
+      expect(await nodeDocker('node1', ['service', 'ls', '-q', '--filter', 'label=com.aiko.job=migrate'])).toBe('')
+    }, 1_800_000)
+  }
 })
