@@ -25,7 +25,7 @@ import {
 import { convergence, parseServiceStatuses, parseStackReplicas, type ServiceStatus } from './converge.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, waitStep, type ServiceLine,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, type ServiceLine,
 } from './plan.ts'
 import { renderStack, type StackFile, type StackNote } from './stack.ts'
 
@@ -110,6 +110,7 @@ export async function writeStackFile(ctx: StackContext, env: AikoEnv, release: s
     await readNginxTemplates(ctx.nginxDir),
   )
   await writeConfFiles(ctx.nginxConfDir, site)
+  for (const folder of varBindSources(file, ctx.varDir)) await mkdir(folder, { recursive: true, mode: 0o755 })
   await mkdir(swarmDir(ctx.varDir), { recursive: true, mode: 0o700 })
   await writeFileAtomic(path, `# Rendered by the AI-KO toolkit (release ${release}) from docker-compose.yml and .env: do not edit.\n${YAML.stringify(file)}`, {
     mode: 0o600,

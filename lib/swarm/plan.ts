@@ -75,6 +75,25 @@ export function expectedImages(file: StackFile, target: SwarmTarget): Record<str
   return Object.fromEntries(Object.entries(file.services).map(([name, service]) => [stackServiceName(target, name), service.image]))
 }
 
+/**
+ * The folders under the toolkit's var/ that services bind-mount (node-exporter's metrics,
+ * Alertmanager's config). `docker compose up` has the engine create a missing bind source;
+ * Swarm rejects the task instead ("bind source path does not exist") and retries it forever,
+ * so the deploy creates them first. Other servers need the same folder (the guide's § 16).
+ */
+export function varBindSources(file: StackFile, varDir: string): string[] {
+  const root = varDir.replace(/\/+$/, '')
+  const sources = new Set<string>()
+  for (const service of Object.values(file.services)) {
+    const volumes = Array.isArray(service['volumes']) ? (service['volumes'] as unknown[]) : []
+    for (const entry of volumes) {
+      const source = typeof entry === 'string' ? entry.split(':')[0] : typeof entry === 'object' && entry !== null && (entry as { type?: unknown }).type === 'bind' ? (entry as { source?: unknown }).source : undefined
+      if (typeof source === 'string' && source.startsWith(`${root}/`)) sources.add(source)
+    }
+  }
+  return [...sources].sort()
+}
+
 /** The services that run the project's release images (those a failed update rolls back). */
 export function releaseServices(file: StackFile, target: SwarmTarget, registry: string): string[] {
   return Object.entries(file.services)

@@ -15,7 +15,7 @@ import type { ServiceStatus } from '../../lib/swarm/converge.ts'
 import { deploySwarmRelease, rollbackSwarmRelease, stackFilePath, swarmSettings, type SwarmSettings } from '../../lib/swarm/deploy.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, waitStep, type TaskRow,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, type TaskRow,
 } from '../../lib/swarm/plan.ts'
 import { renderStack, type StackFile } from '../../lib/swarm/stack.ts'
 import type { Output } from '../../lib/ui/output.ts'
@@ -205,6 +205,8 @@ describe('deploy decisions', () => {
     expect(images['aiko_postgres']).toBe('postgres:16.4-alpine')
     expect(releaseServices(file, LOCAL, 'r:5000/aiko')).toEqual(['aiko_backend', 'aiko_celery-worker', 'aiko_celery-beat', 'aiko_frontend'])
     expect(onlyServices(images, ['aiko_postgres'])).toEqual({ aiko_postgres: 'postgres:16.4-alpine' })
+    // the var/ folders Swarm would not create (the deploy makes them; the secret's file is not one)
+    expect(varBindSources(file, '/srv/ai-ko/var/')).toEqual(['/srv/ai-ko/var/alertmanager', '/srv/ai-ko/var/metrics', '/srv/ai-ko/var/nginx/conf.d'])
   })
 
   it('docker-compose.yml errors name the file and the fix', () => {
