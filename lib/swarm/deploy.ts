@@ -25,7 +25,7 @@ import {
 import { convergence, parseServiceStatuses, parseStackReplicas, type ServiceStatus } from './converge.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, type ServiceLine,
+  parseTaskRows, pushPlan, releaseServices, retryStackDeploy, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, type ServiceLine,
 } from './plan.ts'
 import { renderStack, type StackFile, type StackNote } from './stack.ts'
 
@@ -229,6 +229,20 @@ export async function runMigrationJob(ctx: StackContext, target: SwarmTarget, fi
   }
 }
 
+/** `docker stack deploy`, again after a few seconds when it raced a rolling update (retryStackDeploy). */
+async function runStackDeploy(ctx: StackContext, target: SwarmTarget, path: string, settings: SwarmSettings): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.executor.run(stackDeploy(target, path, { registryAuth: settings.registryAuth, prune: false }))
+      return
+    } catch (error) {
+      if (!(error instanceof ToolkitError) || !retryStackDeploy(error.details, attempt)) throw error
+      ctx.output.info(`docker stack deploy met a rolling update Swarm is still doing (update out of sequence): deploying the same file again in 3 s (try ${attempt + 1})`)
+      await sleep(3_000)
+    }
+  }
+}
+
 /**
  * Puts a rendered stack on the Swarm and waits for it; when it does not converge, the release's
  * services are rolled back (not on a first deploy: nothing to go back to) and the stack file put
@@ -247,7 +261,7 @@ async function deployStack(
   const deployedAt = Date.now() - 2_000
   try {
     if (hooks.beforeDeploy !== undefined) await hooks.beforeDeploy()
-    await ctx.output.step('docker stack deploy', () => ctx.executor.run(stackDeploy(target, stack.path, { registryAuth: settings.registryAuth, prune: false })))
+    await ctx.output.step('docker stack deploy', () => runStackDeploy(ctx, target, stack.path, settings))
   } catch (error) {
     await restoreStackFile(ctx)
     throw error

@@ -94,6 +94,18 @@ export function varBindSources(file: StackFile, varDir: string): string[] {
   return [...sources].sort()
 }
 
+/**
+ * Swarm bumps a service's version while it rolls the service's tasks (swarmkit#1379), so a
+ * `docker stack deploy` that reads a spec in the middle of a rolling update (one a killed
+ * deploy left going) can fail with "update out of sequence". Deploying the same file again
+ * is safe: the tries left decide, up to STACK_DEPLOY_TRIES in all.
+ */
+export const STACK_DEPLOY_TRIES = 5
+
+export function retryStackDeploy(details: readonly string[], attempt: number): boolean {
+  return attempt < STACK_DEPLOY_TRIES && details.some((line) => line.includes('update out of sequence'))
+}
+
 /** The services that run the project's release images (those a failed update rolls back). */
 export function releaseServices(file: StackFile, target: SwarmTarget, registry: string): string[] {
   return Object.entries(file.services)

@@ -15,7 +15,7 @@ import type { ServiceStatus } from '../../lib/swarm/converge.ts'
 import { deploySwarmRelease, rollbackSwarmRelease, stackFilePath, swarmSettings, type SwarmSettings } from '../../lib/swarm/deploy.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, type TaskRow,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, retryStackDeploy, STACK_DEPLOY_TRIES, type TaskRow,
 } from '../../lib/swarm/plan.ts'
 import { renderStack, type StackFile } from '../../lib/swarm/stack.ts'
 import type { Output } from '../../lib/ui/output.ts'
@@ -131,6 +131,15 @@ describe('deploy decisions', () => {
     expect(stackServicesOutput({ exitCode: 1, stdout: '', stderr: 'Nothing found in stack: aiko\n' })).toBe('')
     expect(stackServicesOutput({ exitCode: 0, stdout: '{"Name":"aiko_backend","Replicas":"2/2"}\n', stderr: '' })).toBe('{"Name":"aiko_backend","Replicas":"2/2"}\n')
     expect(stackServicesOutput({ exitCode: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon' })).toBeUndefined()
+  })
+
+  it('docker stack deploy is tried again only when it raced a rolling update, a bounded number of times', () => {
+    const raced = ['failed to update service aiko_backend: Error response from daemon: rpc error: code = Unknown desc = update out of sequence']
+    expect(retryStackDeploy(raced, 1)).toBe(true)
+    expect(retryStackDeploy(raced, STACK_DEPLOY_TRIES - 1)).toBe(true)
+    expect(retryStackDeploy(raced, STACK_DEPLOY_TRIES)).toBe(false)
+    expect(retryStackDeploy(['image nginx:1.27-alpine could not be accessed on a registry', 'network aiko_default not found'], 1)).toBe(false)
+    expect(retryStackDeploy([], 1)).toBe(false)
   })
 
   it('the images pushed: the release images under REGISTRY, the names the stack file uses', () => {
