@@ -1,15 +1,17 @@
 import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { runMain } from '../lib/cli/main.ts'
 import { DEFAULT_LOCK_POLICY } from '../lib/db/migrate.ts'
-import { exitCodeHelp } from '../lib/errors.ts'
+import { exitCodeHelp, usageError } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { convergeStack } from '../lib/release/converge.ts'
 import { deployRelease } from '../lib/release/deploy.ts'
 import { interruptedRunFinished } from '../lib/release/interrupted.ts'
 import { recordInterrupted } from '../lib/release/record.ts'
-import { releaseId } from '../lib/release/log.ts'
+import { readCurrentRelease, releaseId } from '../lib/release/log.ts'
 import { runPreflight } from '../lib/release/preflight-run.ts'
 import { createStackContext } from '../lib/stack/context.ts'
+import { readGitState } from '../lib/release/git.ts'
+import { deploySwarmRelease, swarmSettings } from '../lib/swarm/deploy.ts'
 import { withLock } from '../lib/stack/lock.ts'
 
 const HELP = `Usage: npx zx scripts/deploy.mts [options]
@@ -47,6 +49,12 @@ ${commonHelp}
 
 Every deploy appends a line to var/releases.log (see rollback --list).
 
+With DEPLOY_TARGET=swarm in .env (stack mode, from a Swarm manager): the images are built,
+pushed to REGISTRY, the stack file rendered from docker-compose.yml into var/swarm/stack.yml,
+the migrations run as a one-off replicated-job, then \`docker stack deploy\` and a wait until
+every service converged (start-first rolling updates); when they do not, the release's
+services are rolled back (\`docker service rollback\`) and the deploy fails.
+
 ${exitCodeHelp}`
 
 await runMain(async (out) => {
@@ -66,6 +74,19 @@ await runMain(async (out) => {
 
   const { env } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(out, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
+  if (env.DEPLOY_TARGET === 'swarm') {
+    if (flags['converge-only']) throw usageError('--converge-only is for DEPLOY_TARGET=compose: in stack mode Swarm keeps the services converged itself', 'run `npx zx scripts/status.mts` to see the services')
+    const settings = swarmSettings(env, healthTimeoutMs, lockPolicy)
+    const git = await readGitState(ctx.executor)
+    const release = releaseId(git.sha, new Date())
+    out.info(`release ${release} (stack mode: docker stack deploy, images in ${settings.registry})`)
+    const deploySwarm = async () => {
+      await deploySwarmRelease(ctx, env, { release, sha: git.sha, serving: await readCurrentRelease(ctx.varDir) }, settings)
+      out.success(flags['dry-run'] ? `dry-run: release ${release} planned, nothing changed` : `release ${release} is serving (every service of the stack converged)`)
+    }
+    if (flags['dry-run']) return deploySwarm()
+    return withLock(ctx.varDir, out, 'deploy', deploySwarm, { action: 'deploy', release })
+  }
   if (flags['converge-only']) {
     const converge = async () => {
       const plan = await convergeStack(ctx, env, { healthTimeoutMs })

@@ -2,7 +2,7 @@ import { basename } from 'node:path'
 import { commonHelp, commonOptions, parseFlags, scriptArgs, wholeNumberFlag } from '../lib/cli/args.ts'
 import { confirmLoss, mustConfirm } from '../lib/cli/confirm.ts'
 import { runMain } from '../lib/cli/main.ts'
-import { exitCodeHelp } from '../lib/errors.ts'
+import { exitCodeHelp, usageError } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
 import { convergeStack } from '../lib/release/converge.ts'
 import { interruptedRunFinished } from '../lib/release/interrupted.ts'
@@ -10,6 +10,7 @@ import { recordInterrupted } from '../lib/release/record.ts'
 import { readCurrentRelease, readReleaseLogChecked } from '../lib/release/log.ts'
 import { chooseRollbackTarget, rollbackRelease } from '../lib/release/rollback.ts'
 import { createStackContext } from '../lib/stack/context.ts'
+import { rollbackSwarmRelease, swarmSettings } from '../lib/swarm/deploy.ts'
 import { formatAge, formatTime } from '../lib/ui/output.ts'
 import { setLockIntent, withLock, type HeldLock } from '../lib/stack/lock.ts'
 
@@ -36,6 +37,10 @@ Options:
                        on its own
 ${commonHelp}
 
+With DEPLOY_TARGET=swarm in .env (stack mode): the stack is deployed again with the images of
+that release (kept in REGISTRY), Swarm rolls each service over (start-first) and the toolkit
+waits until every service converged; --with-db is not available in stack mode yet.
+
 ${exitCodeHelp}`
 
 await runMain(async (out) => {
@@ -59,6 +64,18 @@ await runMain(async (out) => {
       console.log(`${entry.id === current ? '*' : ' '} ${entry.time}  ${entry.action.padEnd(8)} ${entry.result.padEnd(6)} ${entry.id}  ${(entry.durationMs / 1000).toFixed(1)}s  ${entry.user}${entry.error === undefined ? '' : `  ${entry.error}`}`)
     if (badLines.length > 0) out.warn(`var/releases.log: line${badLines.length === 1 ? '' : 's'} ${badLines.join(', ')} skipped (not a whole entry: a torn write or a hand edit)`)
     return
+  }
+  if (env.DEPLOY_TARGET === 'swarm') {
+    if (flags['with-db']) throw usageError('--with-db is not available with DEPLOY_TARGET=swarm yet', 'roll back without it, then restore a dump with the data node\'s PostgreSQL by hand (see the guide)')
+    const settings = swarmSettings(env, healthTimeoutMs)
+    const rollbackSwarm = async () => {
+      const serving = await readCurrentRelease(ctx.varDir)
+      const { target, entries } = await chooseRollbackTarget(ctx, { to: flags.to, serving, withDb: false })
+      await rollbackSwarmRelease(ctx, env, { target, sha: entries.find((entry) => entry.id === target)?.sha ?? 'unknown', serving }, settings)
+      out.success(flags['dry-run'] ? `dry-run: rollback to ${target} planned, nothing changed` : `release ${target} is serving again (every service of the stack converged)`)
+    }
+    if (flags['dry-run']) return rollbackSwarm()
+    return withLock(ctx.varDir, out, 'rollback', rollbackSwarm, { action: 'rollback', release: flags.to })
   }
   const confirm = { yes: flags.yes, dryRun: flags['dry-run'], interactive: process.stdin.isTTY === true }
   // Without a terminal, refused before the lock and before anything changes.

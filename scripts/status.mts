@@ -9,6 +9,8 @@ import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.
 import { loadEnv } from '../lib/env/load.ts'
 import { maskSecrets } from '../lib/exec/mask.ts'
 import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
+import { readCurrentRelease } from '../lib/release/log.ts'
+import { swarmServices } from '../lib/swarm/deploy.ts'
 import { collectStatus } from '../lib/status/collect.ts'
 import { formatStatus } from '../lib/status/format.ts'
 import { alertWarnings, judgeProblems, MAX_BACKUP_AGE_HOURS, MAX_OFFSITE_AGE_HOURS, MAX_VERIFY_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
@@ -92,6 +94,16 @@ await runMain(async () => {
   const { env, file } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(output, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
   if (flags['test-alert']) return sendTestAlert(ctx, env)
+  if (env.DEPLOY_TARGET === 'swarm' && !flags['write-metrics']) {
+    // Stack mode: the services and their tasks as Swarm reports them (the rest of the report reads compose containers).
+    const { lines, text } = await swarmServices(ctx)
+    const release = await readCurrentRelease(ctx.varDir)
+    const failing = lines.filter((line) => !line.ok).map((line) => line.name)
+    if (flags.json) console.log(JSON.stringify({ target: 'swarm', release: release ?? null, ok: lines.length > 0 && failing.length === 0, services: lines }, null, 2))
+    else console.log(maskSecrets(`stack mode (DEPLOY_TARGET=swarm), release ${release ?? '(none deployed)'}\n${text}`))
+    process.exitCode = lines.length > 0 && failing.length === 0 ? ExitCode.ok : ExitCode.precondition
+    return
+  }
   const facts = await collectStatus(ctx, { env, composeProfiles: process.env['COMPOSE_PROFILES'] ?? file.values['COMPOSE_PROFILES'] })
   if (flags['write-metrics']) {
     if (flags['dry-run']) return ctx.output.info(`[dry-run] would write the health of ${facts.services.filter((service) => service.expected).length} services and the heartbeat into ${ctx.varDir}/metrics`)

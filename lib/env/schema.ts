@@ -12,6 +12,11 @@ const PLACEHOLDER = /^(change[-_ ]?me.*|x{3,}|todo|tbd|secret|password|motdepass
 const EXAMPLE_DOMAIN = /(^|\.)example\.(com|org|net|fr)$/
 const BOOLEAN = ['true', 'false'] as const
 /** The restic back-ends the guide documents: SFTP, REST server, S3-compatible, or a local path (a mounted disk). */
+/**
+ * Where the Swarm nodes pull the release images: host[:port][/path], lower case, no scheme, no
+ * tag, no trailing slash (the toolkit appends /aiko-backend:<release>).
+ */
+const REGISTRY = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:]+\])(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/
 const RESTIC_REPOSITORY = /^(sftp:[^\s]+|rest:https?:\/\/[^\s]+|s3:[^\s]+|b2:[^\s]+|azure:[^\s]+|gs:[^\s]+|swift:[^\s]+|rclone:[^\s]+|\/[^\s]*)$/
 
 const required = (name: string, fix: string) => ({
@@ -74,6 +79,16 @@ export function envSchema(appEnv: AppEnv) {
       LETSENCRYPT_STAGING: flag('LETSENCRYPT_STAGING', 'false'),
       ACME_DIRECTORY_URL: z.url({ protocol: /^https$/, error: 'ACME_DIRECTORY_URL must be an https:// URL of an ACME directory, or empty for Let\'s Encrypt' }).optional(),
       NGINX_MODE: z.enum(['http', 'https'], { error: 'NGINX_MODE must be http or https (init-ssl switches it to https)' }).default('http'),
+      DEPLOY_TARGET: z
+        .enum(['compose', 'swarm'], { error: 'DEPLOY_TARGET must be compose (one server, the default) or swarm (docker stack deploy on a Swarm; REGISTRY then names where the nodes pull the images)' })
+        .default('compose'),
+      REGISTRY: z
+        .string()
+        .refine(
+          (v) => REGISTRY.test(v),
+          'REGISTRY must be an image registry and path such as registre.mon-ecole.fr:5000/aiko (host, optional :port and /path; no http://, no tag, no trailing /)',
+        )
+        .optional(),
       HTTP_BIND: z.union([z.ipv4(), z.ipv6()], { error: 'HTTP_BIND must be an IP address such as 0.0.0.0 (all) or 127.0.0.1' }).default('0.0.0.0'),
       HTTP_BIND6: z
         .string()
@@ -179,6 +194,8 @@ function crossFieldProblems(input: Readonly<Record<string, string>>): EnvProblem
     problems.push({ name: 'RESTIC_PASSWORD', message: `RESTIC_PASSWORD is missing while RESTIC_REPOSITORY is set: run \`${INIT_ENV}\` to generate it (and keep a copy off the server: without it the off-site copies cannot be read)` })
   if ((input['AWS_ACCESS_KEY_ID'] === undefined) !== (input['AWS_SECRET_ACCESS_KEY'] === undefined))
     problems.push({ name: input['AWS_ACCESS_KEY_ID'] === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY', message: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (the S3 credentials of RESTIC_REPOSITORY): set both or neither' })
+  if (input['DEPLOY_TARGET'] === 'swarm' && input['REGISTRY'] === undefined)
+    problems.push({ name: 'REGISTRY', message: 'REGISTRY is missing while DEPLOY_TARGET=swarm: every node pulls the release images from a registry; set it, e.g. REGISTRY=registre.mon-ecole.fr:5000/aiko (or DEPLOY_TARGET=compose for one server)' })
   problems.push(...alertProblems(input))
   return problems
 }

@@ -30,6 +30,12 @@ export type NginxSiteInput = {
    * under /api/, HTML elsewhere) instead; the ACME challenges are still served.
    */
   maintenance?: boolean
+  /**
+   * What nginx proxies to: the release's DNS aliases (compose's blue/green, the default), or
+   * the service names `backend` and `frontend` (the Swarm stack, where a rolling update keeps
+   * one name and endpoint_mode dnsrr resolves it to the tasks of the moment).
+   */
+  upstreams?: 'release-aliases' | 'service-names'
 }
 
 /** File names inside conf.d/, mapped to their rendered content. */
@@ -124,6 +130,8 @@ export function renderNginxSite(input: NginxSiteInput, templates: NginxTemplates
   }
   const upstreams = renderTemplate(templates.upstreams, {
     RELEASE: checkRelease(input.release),
+    BACKEND_HOST: input.upstreams === 'service-names' ? 'backend' : releaseAlias('backend', input.release),
+    FRONTEND_HOST: input.upstreams === 'service-names' ? 'frontend' : releaseAlias('frontend', input.release),
     // `if ($aiko_maintenance)` in site.conf: "0" is false for nginx, like "".
     MAINTENANCE: input.maintenance === true ? '1' : '0',
   })

@@ -88,3 +88,70 @@ export function serviceRollback(target: SwarmTarget, service: string): Command {
 
 /** The stack's name of a compose service. */
 export const stackServiceName = (target: SwarmTarget, service: string): string => `${target.stack}_${service}`
+
+/** All the tasks of a service, finished ones included (a job's task ends Complete or Failed), one JSON line each. */
+export function serviceTasksAll(target: SwarmTarget, service: string): Command {
+  return docker(target, ['service', 'ps', '--no-trunc', '--format', '{{json .}}', service], false, QUICK_MS)
+}
+
+/** The stack's services for status: one JSON line each (Name, Mode, Replicas, Image). */
+export function listStackServices(target: SwarmTarget): Command {
+  return docker(target, ['service', 'ls', '--filter', `label=com.docker.stack.namespace=${target.stack}`, '--format', '{{json .}}'], false, QUICK_MS)
+}
+
+/** The last lines a service's tasks wrote (a failed migration job's error), without task ids. */
+export function serviceLogs(target: SwarmTarget, service: string, tail: number): Command {
+  return docker(target, ['service', 'logs', '--raw', '--no-task-ids', '--tail', String(tail), service], false, QUICK_MS)
+}
+
+export function removeServices(target: SwarmTarget, services: readonly string[]): Command {
+  return docker(target, ['service', 'rm', ...services], true, QUICK_MS)
+}
+
+/** The overlay network of the stack (renderStack's `default`), as `docker stack deploy` names it. */
+export const stackNetwork = (target: SwarmTarget): string => `${target.stack}_default`
+
+export interface OneOffJob {
+  /** The service's name (not in the stack's namespace: `stack deploy --prune` never removes it, `stack services` never lists it). */
+  name: string
+  image: string
+  argv: readonly string[]
+  network: string
+  /** A file of NAME=value lines read by the CLI (the values, secrets included, never reach argv). */
+  envFile: string
+  /** Variables that are no secret, passed as --env NAME=value. */
+  env: Readonly<Record<string, string>>
+  labels: Readonly<Record<string, string>>
+  /** Placement constraints of the task (e.g. the data node). */
+  constraints: readonly string[]
+  registryAuth: boolean
+}
+
+/**
+ * A one-off task (Engine >= 20.10: `--mode replicated-job`), e.g. the migrations: one task,
+ * never restarted (a failed migration is a failed deploy, not something to retry), detached
+ * (the toolkit polls its task until it ends).
+ */
+export function createJob(target: SwarmTarget, job: OneOffJob): Command {
+  return docker(
+    target,
+    [
+      'service', 'create', '--detach', '--quiet',
+      '--name', job.name,
+      '--mode', 'replicated-job',
+      '--restart-condition', 'none',
+      // the image's HEALTHCHECK watches a server; a job's task only has to exit 0
+      '--no-healthcheck',
+      '--network', job.network,
+      '--env-file', job.envFile,
+      ...Object.entries(job.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]),
+      ...Object.entries(job.labels).flatMap(([name, value]) => ['--label', `${name}=${value}`]),
+      ...job.constraints.flatMap((constraint) => ['--constraint', constraint]),
+      ...(job.registryAuth ? ['--with-registry-auth'] : []),
+      job.image,
+      ...job.argv,
+    ],
+    true,
+    5 * 60_000,
+  )
+}

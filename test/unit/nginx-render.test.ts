@@ -85,7 +85,7 @@ describe('templates on disk', () => {
   it('use only the placeholders the renderer fills', () => {
     expect(templatePlaceholders(templates.http).sort()).toEqual(['SERVER_NAMES', 'UPLOAD_MAX_SIZE'])
     expect(templatePlaceholders(templates.https).sort()).toEqual(['DOMAIN', 'SERVER_NAMES', 'UPLOAD_MAX_SIZE'])
-    expect(templatePlaceholders(templates.upstreams).sort()).toEqual(['MAINTENANCE', 'RELEASE'])
+    expect(templatePlaceholders(templates.upstreams).sort()).toEqual(['BACKEND_HOST', 'FRONTEND_HOST', 'MAINTENANCE', 'RELEASE'])
   })
 })
 

@@ -1,0 +1,145 @@
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PROJECT_DIR } from '../../lib/stack/context.ts'
+import { Phases } from './box/box.ts'
+import { runAndSignalAtStep } from './helpers/crash.ts'
+import { runLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
+import { runScript, type RunResult } from './helpers/run.ts'
+import { cluster, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
+import { prepareStackMode, releaseOf, SWARM_DOMAIN, SWARM_EDGE, swarmServedVersion } from './swarm/stack-mode.ts'
+
+/**
+ * The stack mode (DEPLOY_TARGET=swarm, issue 17) through the REAL scripts on the three-node
+ * Swarm of test/e2e/swarm/cluster.sh: scripts/deploy.mts builds the release (the fixture apps,
+ * through COMPOSE_FILE as in every e2e test), pushes it to the cluster's registry, renders the
+ * stack from the production docker-compose.yml, runs the migrations as a job and waits for
+ * convergence; a second deploy rolls every app service under load, then scripts/rollback.mts
+ * goes back, under load too, with 0 failed requests after one retry.
+ *
+ * The docker CLI of the scripts talks to node1 (DOCKER_HOST, a manager, edge=true, the
+ * registry); node2 is the data node. The production images of docker-compose.yml cannot be
+ * pulled here: each node gets the stand-ins (test/e2e/compose.e2e.yml) loaded and tagged with
+ * the production names, so the stack file is the one production gets.
+ */
+const PROJECT = 'aikostack'
+const WORK = join(PROJECT_DIR, 'test', 'e2e', '.work-swarm')
+const phases = new Phases('15-swarm-deploy')
+const log = (line: string) => process.stderr.write(`[15-swarm-deploy] ${line}\n`)
+const TARGET: LoadTarget = { host: SWARM_EDGE, port: 80, servername: SWARM_DOMAIN, path: '/api/version', plain: true }
+
+const skipReason = await clusterPrerequisites()
+if (skipReason !== undefined) log(`skipped: ${skipReason}`)
+
+let scriptEnv: Record<string, string> = {}
+const envArgs = () => ['--env-path', join(WORK, '.env'), '--yes']
+const script = (name: string, args: readonly string[], timeoutMs = 900_000): Promise<RunResult> => runScript(name, [...envArgs(), ...args], { env: scriptEnv, timeoutMs })
+
+function expectOk(what: string, result: RunResult): void {
+  if (result.code !== 0) log(`${what} failed (exit ${result.code}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`)
+  expect(result.code, what).toBe(0)
+}
+
+/** The version the site serves, polled until it is `expected` (bounded): what it last saw otherwise. */
+async function waitForVersion(expected: string | undefined, timeoutMs = 60_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs
+  let seen: string | undefined
+  while (Date.now() < deadline) {
+    seen = await swarmServedVersion()
+    if (seen === expected) return seen
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+  }
+  return seen
+}
+
+async function underLoad<T extends RunResult>(action: () => Promise<T>): Promise<{ figures: LoadFigures; result: T }> {
+  let finish: () => void = () => undefined
+  const until = new Promise<void>((resolve) => (finish = resolve))
+  const load = runLoad(TARGET, until, { clients: 2, maxRequests: 20_000, maxMs: 900_000, pauseMs: 150 })
+  let result: T
+  try {
+    result = await action()
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+  } finally {
+    finish()
+  }
+  const figures = await load
+  log(`load: ${figures.sent} sent, ${figures.rawFailed} failed before the retry, ${figures.failedAfterRetry} after; statuses ${JSON.stringify(figures.statuses)}; versions ${JSON.stringify(figures.versions)}${figures.errors.length > 0 ? `; errors ${JSON.stringify(figures.errors.slice(0, 5))}` : ''}`)
+  return { figures, result }
+}
+
+describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts with DEPLOY_TARGET=swarm on a three-node cluster', () => {
+  beforeAll(async () => {
+    scriptEnv = await prepareStackMode({ workDir: WORK, project: PROJECT, phases, log })
+  }, 1_800_000)
+
+  afterAll(async () => {
+    process.stderr.write(`${phases.summary()}\n`)
+    if (process.env['E2E_KEEP_SWARM'] === '1') return
+    await cluster(['destroy'], { timeoutMs: 300_000 })
+    await rm(WORK, { recursive: true, force: true })
+  })
+
+  let first: string | undefined
+  let second: string | undefined
+
+  it('deploy.mts: first deploy in stack mode (build, push, stack, migration job, every service converged), status lists the services', async () => {
+    const result = await phases.run('deploy.mts (first, stack mode)', () => script('deploy', ['--health-timeout', '400']))
+    expectOk('first deploy', result)
+    first = releaseOf(result.stdout + result.stderr)
+    expect(first).toBeDefined()
+    expect(await waitForVersion(first)).toBe(first)
+    const postgresNode = await nodeDocker('node1', ['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}}', `${PROJECT}_postgres`])
+    expect(postgresNode).toBe('aiko-swarm-node2')
+    const status = await script('status', [], 120_000)
+    log(status.stdout)
+    expect(status.code).toBe(0)
+    expect(status.stdout).toMatch(/backend\s+replicated\s+2\/2/)
+    expect(await readFile(join(WORK, 'var', 'current-release'), 'utf8')).toBe(`${first}\n`)
+  }, 1_800_000)
+
+  it('deploy.mts again under load: a rolling update of every app service, 0 failed requests after one retry', async () => {
+    expect(first).toBeDefined()
+    // a new release id needs a new second of the clock
+    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    const { figures, result } = await phases.run('deploy.mts (second) under load', () => underLoad(() => script('deploy', ['--health-timeout', '400'])))
+    expectOk('second deploy', result)
+    second = releaseOf(result.stdout + result.stderr)
+    expect(second).not.toBe(first)
+    expect(figures.failedAfterRetry).toBe(0)
+    expect(figures.versions[second ?? '']).toBeGreaterThan(0)
+    expect(await waitForVersion(second)).toBe(second)
+  }, 1_800_000)
+
+  it('rollback.mts under load: back to the first release, 0 failed requests after one retry, logged', async () => {
+    expect(second).toBeDefined()
+    const { figures, result } = await phases.run('rollback.mts under load', () => underLoad(() => script('rollback', ['--health-timeout', '400'])))
+    expectOk('rollback', result)
+    expect(figures.failedAfterRetry).toBe(0)
+    expect(await waitForVersion(first)).toBe(first)
+    const list = await script('rollback', ['--list'], 60_000)
+    expect(list.stdout).toMatch(new RegExp(`rollback\\s+ok\\s+${first}`))
+  }, 1_800_000)
+
+  // Each step of a stack-mode deploy that changes the Swarm or the registry, killed with
+  // SIGKILL (a power cut, the OOM killer) under load; the next plain deploy converges.
+  for (const step of ['push the release images', 'render the stack file', 'run the migrations', 'docker stack deploy', 'wait until the']) {
+    it(`SIGKILL at '${step}' under load: the site keeps serving; the next plain deploy converges, no migration job left`, async () => {
+      expect(first).toBeDefined()
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      const { figures, result } = await phases.run(`SIGKILL at '${step}', then deploy.mts`, () =>
+        underLoad(async () => {
+          const killed = await runAndSignalAtStep('deploy', [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
+          expect(killed.signalled, `the deploy reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
+          return script('deploy', ['--health-timeout', '400'])
+        }),
+      )
+      expectOk(`deploy after SIGKILL at '${step}'`, result)
+      expect(figures.failedAfterRetry).toBe(0)
+      const release = releaseOf(result.stdout + result.stderr)
+      expect(await waitForVersion(release)).toBe(release)
+      expect(await readFile(join(WORK, 'var', 'current-release'), 'utf8')).toBe(`${release}\n`)
+      expect(await nodeDocker('node1', ['service', 'ls', '-q', '--filter', 'label=com.aiko.job=migrate'])).toBe('')
+    }, 1_800_000)
+  }
+})
