@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { Phases } from './box/box.ts'
 import { runAndSignalAtStep } from './helpers/crash.ts'
-import { runLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
+import { runLoad, runMixedLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
 import { runScript, type RunResult } from './helpers/run.ts'
-import { cluster, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
+import { cluster, clusterOk, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
 import { prepareStackMode, releaseOf, SWARM_DOMAIN, SWARM_EDGE, swarmServedVersion } from './swarm/stack-mode.ts'
 
 /**
@@ -66,6 +66,40 @@ async function underLoad<T extends RunResult>(action: () => Promise<T>): Promise
   const figures = await load
   log(`load: ${figures.sent} sent, ${figures.rawFailed} failed before the retry, ${figures.failedAfterRetry} after; statuses ${JSON.stringify(figures.statuses)}; versions ${JSON.stringify(figures.versions)}${figures.errors.length > 0 ? `; errors ${JSON.stringify(figures.errors.slice(0, 5))}` : ''}`)
   return { figures, result }
+}
+
+/** Replicated services of the stack whose running tasks are short of their desired count, as "name r/d". */
+async function shortServices(): Promise<string[]> {
+  const out = await nodeDocker('node1', ['service', 'ls', '--filter', `label=com.docker.stack.namespace=${PROJECT}`, '--format', '{{.Name}} {{.Mode}} {{.Replicas}}'])
+  return out.split('\n').filter((line) => {
+    const [, mode, replicas = ''] = line.split(' ')
+    const [running, desired] = replicas.split('/').map(Number)
+    return mode === 'replicated' && running !== desired
+  })
+}
+
+/** Polls `check` every second until it returns '' (bounded); its last answer otherwise. */
+async function until(what: string, check: () => Promise<string>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    last = await check()
+    if (last === '') return
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+  }
+  throw new Error(`${what}: not within ${timeoutMs / 1000} s (${last})`)
+}
+
+/** Tasks meant to run on a node, as "service.slot". */
+const tasksOn = async (node: string) => (await nodeDocker('node1', ['node', 'ps', node, '--filter', 'desired-state=running', '--format', '{{.Name}}'])).split('\n').filter(Boolean)
+
+/** The API and the front end through the edge node while `action` runs: failures after one retry, summed. */
+async function mixedUnderLoad(what: string, action: () => Promise<unknown>): Promise<number> {
+  const running = action()
+  const load = await runMixedLoad({ host: SWARM_EDGE, port: 80, servername: SWARM_DOMAIN, plain: true }, running.then(() => new Promise((resolve) => setTimeout(resolve, 3_000))), { maxMs: 400_000 })
+  await running
+  log(`${what}: API ${load.api.sent} sent, ${load.api.failedAfterRetry} failed after one retry; front end ${load.web.sent} sent, ${load.web.failedAfterRetry} failed${[...load.api.errors, ...load.web.errors].length > 0 ? `; errors ${JSON.stringify([...load.api.errors, ...load.web.errors].slice(0, 5))}` : ''}`)
+  return load.api.failedAfterRetry + load.web.failedAfterRetry
 }
 
 describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts with DEPLOY_TARGET=swarm on a three-node cluster', () => {
@@ -142,4 +176,40 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
       expect(await nodeDocker('node1', ['service', 'ls', '-q', '--filter', 'label=com.aiko.job=migrate'])).toBe('')
     }, 1_800_000)
   }
+
+  it("node3 drained, then its daemon stopped, under load (API and front end): its tasks move, the site keeps serving; node3 comes back", async () => {
+    expect(first).toBeDefined()
+    const node3 = 'aiko-swarm-node3'
+    log(`tasks on node3 before: ${(await tasksOn(node3)).join(', ')}`)
+    const drained = await phases.run('drain node3 under load', () =>
+      mixedUnderLoad('drain node3', async () => {
+        await nodeDocker('node1', ['node', 'update', '--availability', 'drain', node3])
+        await until('node3 empty and every service at its count', async () => [...(await tasksOn(node3)), ...(await shortServices())].join(', '))
+      }),
+    )
+    expect(drained).toBe(0)
+    await nodeDocker('node1', ['node', 'update', '--availability', 'active', node3])
+    // something on node3 again before its daemon stops: the front end spread over the nodes
+    await nodeDocker('node1', ['service', 'update', '--detach=false', '--quiet', '--force', `${PROJECT}_frontend`], { timeoutMs: 300_000 })
+    log(`tasks on node3 before its daemon stops: ${(await tasksOn(node3)).join(', ')}`)
+    const stopped = await phases.run("stop node3's daemon under load", () =>
+      mixedUnderLoad("node3's daemon stopped", async () => {
+        await clusterOk(['stop-node', 'node3'], { timeoutMs: 180_000 })
+        await until('node3 down and every service at its count elsewhere', async () => {
+          const state = await nodeDocker('node1', ['node', 'inspect', '--format', '{{.Status.State}}', node3])
+          return [...(state === 'down' ? [] : [`node3 ${state}`]), ...(await shortServices())].join(', ')
+        })
+      }),
+    )
+    expect(stopped).toBe(0)
+    await phases.run('start node3, ready again', async () => {
+      await clusterOk(['start-node', 'node3'], { timeoutMs: 180_000 })
+      await until('node3 ready', async () => {
+        const state = await nodeDocker('node1', ['node', 'inspect', '--format', '{{.Status.State}} {{.Spec.Availability}}', node3])
+        return state === 'ready active' ? '' : state
+      })
+    })
+    const current = (await readFile(join(WORK, 'var', 'current-release'), 'utf8')).trim()
+    expect(await waitForVersion(current)).toBe(current)
+  }, 1_800_000)
 })
