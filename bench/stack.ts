@@ -4,8 +4,9 @@ import { loadEnv } from '../lib/env/load.ts'
 import type { AikoEnv } from '../lib/env/schema.ts'
 import { createStackContext, PROJECT_DIR, type StackContext } from '../lib/stack/context.ts'
 import { startStack } from '../lib/stack/start.ts'
-import { removeComposeProject } from '../test/e2e/helpers/cleanup.ts'
-import { runScript } from '../test/e2e/helpers/run.ts'
+import { releaseImages } from '../lib/release/images.ts'
+import { removeComposeProject, removeReleaseImages } from '../test/e2e/helpers/cleanup.ts'
+import { runCommand, runScript } from '../test/e2e/helpers/run.ts'
 import { quietOutput } from '../test/e2e/helpers/stack.ts'
 
 /** A stack of its own for benchmarks (project aiko-bench, loopback ports 19080/19443). */
@@ -16,8 +17,11 @@ export async function startBenchStack(): Promise<{ ctx: StackContext; env: AikoE
   process.env['COMPOSE_FILE'] = ['docker-compose.yml', 'test/e2e/compose.e2e.yml'].join(':')
   process.env['COMPOSE_PROJECT_NAME'] = BENCH.project
   process.env['AIKO_VAR_DIR'] = join(BENCH.workDir, 'var')
+  // the stack, then the images it built: each release's, and the seed's `up --build` ('naive')
   const stop = async () => {
     await removeComposeProject(BENCH.project)
+    await removeReleaseImages(join(BENCH.workDir, 'var')).catch(() => undefined)
+    await runCommand('docker', ['rmi', '-f', ...releaseImages('naive')])
     await rm(BENCH.workDir, { recursive: true, force: true })
   }
   await stop()
