@@ -98,10 +98,10 @@ await runMain(async () => {
     // Stack mode: the services and their tasks as Swarm reports them (the rest of the report reads compose containers).
     const { lines, text } = await swarmServices(ctx)
     const release = await readCurrentRelease(ctx.varDir)
-    const failing = lines.filter((line) => !line.ok).map((line) => line.name)
-    if (flags.json) console.log(JSON.stringify({ target: 'swarm', release: release ?? null, ok: lines.length > 0 && failing.length === 0, services: lines }, null, 2))
+    const ok = lines.length > 0 && lines.every((line) => line.ok)
+    if (flags.json) console.log(JSON.stringify({ target: 'swarm', release: release ?? null, ok, services: lines }, null, 2))
     else console.log(maskSecrets(`stack mode (DEPLOY_TARGET=swarm), release ${release ?? '(none deployed)'}\n${text}`))
-    process.exitCode = lines.length > 0 && failing.length === 0 ? ExitCode.ok : ExitCode.precondition
+    process.exitCode = ok ? ExitCode.ok : ExitCode.precondition
     return
   }
   const facts = await collectStatus(ctx, { env, composeProfiles: process.env['COMPOSE_PROFILES'] ?? file.values['COMPOSE_PROFILES'] })

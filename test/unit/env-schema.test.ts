@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { validateEnv } from '../../lib/env/schema.ts'
-import { validEnv } from './helpers/valid-env.ts'
-
-function problemsFor(overrides: Record<string, string | undefined>): string[] {
-  const result = validateEnv(validEnv(overrides))
-  return result.ok ? [] : result.problems.map((problem) => `${problem.name}: ${problem.message}`)
-}
+import { problemsFor, validEnv } from './helpers/valid-env.ts'
 
 describe('validateEnv', () => {
   it('accepts a complete production env and applies the defaults', () => {

@@ -1,3 +1,5 @@
+import { validateEnv } from '../../../lib/env/schema.ts'
+
 /** A production .env that passes validation; tests change one variable at a time. */
 export function validEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
@@ -12,4 +14,10 @@ export function validEnv(overrides: Record<string, string | undefined> = {}): Re
     GRAFANA_ADMIN_PASSWORD: 'Gr0123456789abcdef',
     ...overrides,
   }
+}
+
+/** The problems validateEnv reports for validEnv(overrides), as "NAME: message" (none when valid). */
+export function problemsFor(overrides: Record<string, string | undefined>): string[] {
+  const result = validateEnv(validEnv(overrides))
+  return result.ok ? [] : result.problems.map((problem) => `${problem.name}: ${problem.message}`)
 }
