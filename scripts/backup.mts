@@ -124,6 +124,11 @@ await runMain(async (out) => {
   }
   const { env } = await loadEnv(envPath)
   const repo = resticRepo(env)
+  if (env.DEPLOY_TARGET === 'swarm') {
+    const restoring = flags.restore !== undefined ? '--restore' : wanted !== undefined ? '--restore-from-offsite' : undefined
+    if (restoring !== undefined)
+      throw usageError(`${restoring} is not available with DEPLOY_TARGET=swarm yet`, 'the guide (section 16, "Restaurer en mode stack") restores by hand on the data node; the backups themselves run there with this script')
+  }
   if (flags['install-cron']) {
     const jobs = [{ job: backupCronJob(keep), file: flags['cron-file'] }, { job: verifyCronJob(), file: verifyCronFile(flags['cron-file']) }]
     for (const { job, file } of jobs)

@@ -3,7 +3,7 @@ import { runMain } from '../lib/cli/main.ts'
 import { dirname } from 'node:path'
 import { postAlerts, runningAlertmanager } from '../lib/alerts/apply.ts'
 import { alertChannels, describeChannel, testAlertPayload } from '../lib/alerts/config.ts'
-import { DEFAULT_WATCH_CRON_FILE, WATCH_JOB, writeWatchMetrics } from '../lib/alerts/watch.ts'
+import { DEFAULT_WATCH_CRON_FILE, serviceHealth, WATCH_JOB, writeWatchMetrics } from '../lib/alerts/watch.ts'
 import { installCronJob } from '../lib/cron/install.ts'
 import { ExitCode, exitCodeHelp, ToolkitError, usageError } from '../lib/errors.ts'
 import { loadEnv } from '../lib/env/load.ts'
@@ -11,6 +11,7 @@ import { maskSecrets } from '../lib/exec/mask.ts'
 import { createStackContext, PROJECT_DIR } from '../lib/stack/context.ts'
 import { readCurrentRelease } from '../lib/release/log.ts'
 import { swarmServices } from '../lib/swarm/deploy.ts'
+import { swarmServiceHealth } from '../lib/swarm/plan.ts'
 import { collectStatus } from '../lib/status/collect.ts'
 import { formatStatus } from '../lib/status/format.ts'
 import { alertWarnings, judgeProblems, MAX_BACKUP_AGE_HOURS, MAX_OFFSITE_AGE_HOURS, MAX_VERIFY_AGE_HOURS, MIN_CERTIFICATE_DAYS, MIN_FREE_DISK_PERCENT } from '../lib/status/problems.ts'
@@ -94,9 +95,13 @@ await runMain(async () => {
   const { env, file } = await loadEnv(flags['env-path'])
   const ctx = await createStackContext(output, { envFile: flags['env-path'], dryRun: flags['dry-run'], verbose: flags.verbose })
   if (flags['test-alert']) return sendTestAlert(ctx, env)
-  if (env.DEPLOY_TARGET === 'swarm' && !flags['write-metrics']) {
+  if (env.DEPLOY_TARGET === 'swarm') {
     // Stack mode: the services and their tasks as Swarm reports them (the rest of the report reads compose containers).
     const { lines, text } = await swarmServices(ctx)
+    if (flags['write-metrics']) {
+      if (flags['dry-run']) return ctx.output.info(`[dry-run] would write the health of ${lines.length} services of the stack and the heartbeat into ${ctx.varDir}/metrics`)
+      return writeWatchMetrics(ctx.varDir, swarmServiceHealth(lines), new Date())
+    }
     const release = await readCurrentRelease(ctx.varDir)
     const ok = lines.length > 0 && lines.every((line) => line.ok)
     if (flags.json) console.log(JSON.stringify({ target: 'swarm', release: release ?? null, ok, services: lines }, null, 2))
@@ -107,7 +112,7 @@ await runMain(async () => {
   const facts = await collectStatus(ctx, { env, composeProfiles: process.env['COMPOSE_PROFILES'] ?? file.values['COMPOSE_PROFILES'] })
   if (flags['write-metrics']) {
     if (flags['dry-run']) return ctx.output.info(`[dry-run] would write the health of ${facts.services.filter((service) => service.expected).length} services and the heartbeat into ${ctx.varDir}/metrics`)
-    return writeWatchMetrics(ctx.varDir, facts.services, new Date())
+    return writeWatchMetrics(ctx.varDir, serviceHealth(facts.services), new Date())
   }
   const report = buildReport(facts, judgeProblems(facts, { production: env.APP_ENV === 'production' }), alertWarnings(facts))
   console.log(maskSecrets(flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)))

@@ -28,7 +28,8 @@ export function serviceHealth(services: readonly ServiceStatus[]): Array<{ name:
 }
 
 /** Both files, services first: the heartbeat says the run went to its end. */
-export async function writeWatchMetrics(varDir: string, services: readonly ServiceStatus[], now: Date): Promise<void> {
-  await writeMetricFile(varDir, SERVICES_METRIC_FILE, renderServiceHealth(serviceHealth(services)))
+/** Each service's health (serviceHealth in compose mode, swarmServiceHealth in stack mode). */
+export async function writeWatchMetrics(varDir: string, health: ReadonlyArray<{ name: string; healthy: boolean }>, now: Date): Promise<void> {
+  await writeMetricFile(varDir, SERVICES_METRIC_FILE, renderServiceHealth(health))
   await writeMetricFile(varDir, HEARTBEAT_METRIC_FILE, renderHeartbeat(now))
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { composeExec, type ComposeTarget } from '../compose/commands.ts'
 import { copyFromContainer, copyToContainer } from '../docker/containers.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
+import { serviceAt, serviceExec, type ServiceAt } from '../stack/service-exec.ts'
 
 /** A path of its own in the container, so a scheduled backup and a deploy's backup never share a file. */
 export const containerDumpPath = (token: string = randomBytes(6).toString('hex')) => `/tmp/aiko-backup-${token}.dump`
@@ -17,17 +17,17 @@ export const containerDumpPath = (token: string = randomBytes(6).toString('hex')
  * (2 cores): 13.3 s and 507 MiB, against 32.6 s and 495 MiB at the default level; the
  * directory format with 2 jobs was no faster than one (12.2 s at level 1, 33.0 s by default).
  */
-export function dumpCommand(target: ComposeTarget, inContainer: string): Command {
-  return composeExec(target, 'postgres', ['sh', '-c', `pg_dump --format=custom --compress=1 --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f ${inContainer}`], { mutates: true })
+export function dumpCommand(at: ServiceAt, inContainer: string): Command {
+  return serviceExec(at, 'postgres', ['sh', '-c', `pg_dump --format=custom --compress=1 --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f ${inContainer}`], { mutates: true })
 }
 
 /** Reads the dump's table of contents: fails on a truncated or corrupt file. Reads a file only a real run wrote, so it counts as a change. */
-export function verifyDumpCommand(target: ComposeTarget, inContainer: string): Command {
-  return composeExec(target, 'postgres', ['pg_restore', '--list', inContainer], { mutates: true })
+export function verifyDumpCommand(at: ServiceAt, inContainer: string): Command {
+  return serviceExec(at, 'postgres', ['pg_restore', '--list', inContainer], { mutates: true })
 }
 
-export function removeDumpCommand(target: ComposeTarget, inContainer: string): Command {
-  return composeExec(target, 'postgres', ['rm', '-f', inContainer], { mutates: true })
+export function removeDumpCommand(at: ServiceAt, inContainer: string): Command {
+  return serviceExec(at, 'postgres', ['rm', '-f', inContainer], { mutates: true })
 }
 
 /**
@@ -52,20 +52,23 @@ COMMENT ON SCHEMA public IS 'standard public schema';
  * dump becomes SQL first (pg_restore fails on a corrupt file before anything changes), then one
  * psql --single-transaction runs RESET_SQL (stdin) and that SQL. Both files are removed whatever the result.
  */
-export function restoreCommand(target: ComposeTarget, inContainer: string): Command {
+export function restoreCommand(at: ServiceAt, inContainer: string): Command {
   const sql = inContainer.replace(/\.dump$/, '.sql')
   const script = [
     `pg_restore --no-owner --file=${sql} ${inContainer}`,
     `&& psql -X -q -v ON_ERROR_STOP=1 --single-transaction -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f - -f ${sql};`,
     `status=$?; rm -f ${inContainer} ${sql}; exit $status`,
   ].join(' ')
-  return { ...composeExec(target, 'postgres', ['sh', '-c', script], { mutates: true }), input: RESET_SQL }
+  return { ...serviceExec(at, 'postgres', ['sh', '-c', script], { mutates: true, stdin: true }), input: RESET_SQL }
 }
 
-async function postgresId(ctx: StackContext): Promise<string> {
+/** The running postgres container (by id, for docker cp) and where to exec in it. */
+async function postgresContainer(ctx: StackContext): Promise<{ id: string; at: ServiceAt }> {
+  const at = await serviceAt(ctx, 'postgres')
+  if ('container' in at) return { id: at.container, at }
   const running = (await projectContainers(ctx, 'postgres')).find((state) => state.status === 'running')
   if (running === undefined) throw new ToolkitError('PostgreSQL is not running', { exitCode: ExitCode.precondition, hint: 'start the stack first' })
-  return running.id
+  return { id: running.id, at }
 }
 
 /**
@@ -74,7 +77,7 @@ async function postgresId(ctx: StackContext): Promise<string> {
  * goes to a hidden partial file renamed at the end: a failure leaves no backup-looking file.
  */
 export async function backupDatabase(ctx: StackContext, file: string): Promise<void> {
-  const id = await postgresId(ctx)
+  const { id, at } = await postgresContainer(ctx)
   const inContainer = containerDumpPath()
   const partial = join(dirname(file), `.${basename(file)}.partial-${process.pid}`)
   if (!ctx.executor.dryRun) {
@@ -82,8 +85,8 @@ export async function backupDatabase(ctx: StackContext, file: string): Promise<v
     await chmod(dirname(file), 0o700)
   }
   try {
-    await ctx.executor.run(dumpCommand(ctx.target, inContainer))
-    await ctx.executor.run(verifyDumpCommand(ctx.target, inContainer)).catch((error: unknown) => {
+    await ctx.executor.run(dumpCommand(at, inContainer))
+    await ctx.executor.run(verifyDumpCommand(at, inContainer)).catch((error: unknown) => {
       throw new ToolkitError('the dump is not readable (pg_restore --list failed): no backup was written', {
         exitCode: ExitCode.commandFailed,
         details: error instanceof ToolkitError ? error.details : [],
@@ -98,7 +101,7 @@ export async function backupDatabase(ctx: StackContext, file: string): Promise<v
     }
   } finally {
     await rm(partial, { force: true })
-    await ctx.executor.probe(removeDumpCommand(ctx.target, inContainer)).catch(() => undefined)
+    await ctx.executor.probe(removeDumpCommand(at, inContainer)).catch(() => undefined)
   }
 }
 
@@ -107,8 +110,8 @@ export async function restoreDatabase(ctx: StackContext, file: string): Promise<
   await stat(file).catch(() => {
     throw new ToolkitError(`no backup at ${file}`, { exitCode: ExitCode.precondition, hint: 'list the backups in var/backups/' })
   })
-  const id = await postgresId(ctx)
+  const { id, at } = await postgresContainer(ctx)
   const inContainer = containerDumpPath()
   await ctx.executor.run(copyToContainer(file, id, inContainer))
-  await ctx.executor.run(restoreCommand(ctx.target, inContainer))
+  await ctx.executor.run(restoreCommand(at, inContainer))
 }

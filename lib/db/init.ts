@@ -2,6 +2,7 @@ import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import { maskSecrets } from '../exec/mask.ts'
 import type { StackContext } from '../stack/context.ts'
+import { serviceAt } from '../stack/service-exec.ts'
 import {
   adminPasswordFile,
   chooseAdminPassword,
@@ -46,7 +47,7 @@ export async function initDatabase(ctx: StackContext, env: AikoEnv, options: Ini
   const staged = password.source === 'generated' && !dryRun
   if (staged) await stageGeneratedPassword(passwordFile, password.value)
   const seeded = await ctx.output.step(`seed ${dryRun ? '(dry run: every step rolled back) ' : ''}levels, subjects and the first admin`, async () => {
-    const result = await ctx.executor.probe(seedCommand(ctx.target, program, { adminPassword: password.value, dryRun }))
+    const result = await ctx.executor.probe(seedCommand(await serviceAt(ctx, 'backend'), program, { adminPassword: password.value, dryRun }))
     return { outcome: parseSeedOutput(result.stdout), exitCode: result.exitCode, stderr: result.stderr }
   }).catch(async (error: unknown) => {
     if (staged) await discardGeneratedPassword(passwordFile)

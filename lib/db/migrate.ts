@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { composeExec, composeRun, type ComposeTarget } from '../compose/commands.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from '../stack/context.ts'
+import { serviceAt, serviceExec, serviceRun, type ServiceAt } from '../stack/service-exec.ts'
 import { classifyMigrationSql, type MigrationFinding } from './migration-safety.ts'
 
 /** How long one migration statement may wait for a table lock, and how many tries in all. */
@@ -18,22 +18,22 @@ export const DEFAULT_LOCK_POLICY: LockPolicy = { lockTimeoutMs: 5_000, attempts:
  * PGOPTIONS (read by libpq, so by psycopg) gives every statement a lock_timeout: an ALTER TABLE
  * queued behind a long query gives up instead of blocking every query on that table behind it.
  */
-export function migrateCommand(target: ComposeTarget, policy: LockPolicy = DEFAULT_LOCK_POLICY): Command {
-  const command = composeRun(target, 'backend', ['flask', 'db', 'upgrade'], { mutates: true, env: ['PGOPTIONS'] })
+export function migrateCommand(at: ServiceAt, policy: LockPolicy = DEFAULT_LOCK_POLICY): Command {
+  const command = serviceRun(at, 'backend', ['flask', 'db', 'upgrade'], { mutates: true, env: ['PGOPTIONS'] })
   // Added to the target's variables, never in their place: without AIKO_RELEASE compose would
   // take the serving release's image from .env and run the old release's migrations.
   return { ...command, env: { ...command.env, PGOPTIONS: `-c lock_timeout=${policy.lockTimeoutMs}` } }
 }
 
 /** The Alembic revision the database is at (empty when it was never migrated), read with psql in the postgres container. */
-export function currentRevisionCommand(target: ComposeTarget): Command {
+export function currentRevisionCommand(at: ServiceAt): Command {
   const script = `psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'alembic_version'" | grep -q 1 || exit 0; psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'SELECT version_num FROM alembic_version'`
-  return { ...composeExec(target, 'postgres', ['sh', '-c', script], { mutates: false }), timeoutMs: 60_000 }
+  return { ...serviceExec(at, 'postgres', ['sh', '-c', script], { mutates: false }), timeoutMs: 60_000 }
 }
 
 /** The SQL the pending migrations will run (Alembic's offline mode), from `from` (or the start) to head; nothing runs against the database. */
-export function migrationSqlCommand(target: ComposeTarget, from: string | undefined): Command {
-  return { ...composeRun(target, 'backend', ['flask', 'db', 'upgrade', from === undefined ? 'head' : `${from}:head`, '--sql'], { mutates: false }), timeoutMs: 5 * 60_000 }
+export function migrationSqlCommand(at: ServiceAt, from: string | undefined): Command {
+  return { ...serviceRun(at, 'backend', ['flask', 'db', 'upgrade', from === undefined ? 'head' : `${from}:head`, '--sql'], { mutates: false }), timeoutMs: 5 * 60_000 }
 }
 
 /** `-- Running upgrade A -> B` lines of Alembic's offline output: the revisions that will run, in order. */
@@ -86,9 +86,10 @@ const INIT_DB_FAILURE = {
  * failure stops the caller with the migration's own output and the caller's message.
  */
 export async function runMigrations(ctx: StackContext, failure: { message: string; hint: string } = INIT_DB_FAILURE, policy: LockPolicy = DEFAULT_LOCK_POLICY): Promise<void> {
+  const at = await serviceAt(ctx, 'backend')
   for (let attempt = 1; ; attempt++) {
     try {
-      await ctx.executor.run(migrateCommand(ctx.target, policy))
+      await ctx.executor.run(migrateCommand(at, policy))
       return
     } catch (error) {
       if (!(error instanceof ToolkitError)) throw error

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { composeRun, type ComposeTarget } from '../compose/commands.ts'
 import type { Command } from '../exec/executor.ts'
 import { PROJECT_DIR } from '../stack/context.ts'
 import { REFERENCE_STEPS, type ReferenceData } from './reference-data.ts'
+import { serviceRun, type ServiceAt } from '../stack/service-exec.ts'
 
 /** The in-container half of the seed (see db/README.md for the contract). */
 export const SEED_SCRIPT = resolve(PROJECT_DIR, 'db', 'seed.py')
@@ -52,12 +52,13 @@ export async function readSeedScript(): Promise<string> {
 }
 
 /**
- * `compose run --rm -T -e ADMIN_PASSWORD --no-deps backend python3 -`: the program on stdin, the
- * password only in the environment of compose (which hands it to the container). Under
+ * `compose run --rm -T -e ADMIN_PASSWORD --no-deps backend python3 -` (in stack mode `docker exec -i
+ * -e ADMIN_PASSWORD` into this node's backend task): the program on stdin, the password only in
+ * the environment of the CLI (which hands it to the container). Under
  * --dry-run the command does run (db/seed.py rolls every step back), so it is not `mutates`.
  */
-export function seedCommand(target: ComposeTarget, program: string, options: { adminPassword: string; dryRun: boolean }): Command {
-  const command = composeRun(target, 'backend', ['python3', '-'], { mutates: !options.dryRun, env: [PASSWORD_VARIABLE] })
+export function seedCommand(at: ServiceAt, program: string, options: { adminPassword: string; dryRun: boolean }): Command {
+  const command = serviceRun(at, 'backend', ['python3', '-'], { mutates: !options.dryRun, env: [PASSWORD_VARIABLE], stdin: true })
   return { ...command, input: program, env: { ...command.env, [PASSWORD_VARIABLE]: options.adminPassword } }
 }
 

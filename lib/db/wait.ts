@@ -1,10 +1,10 @@
-import { composeExec, type ComposeTarget } from '../compose/commands.ts'
 import type { AikoEnv } from '../env/schema.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { Command, CommandResult } from '../exec/executor.ts'
 import { maskSecrets } from '../exec/mask.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
+import { serviceAt, serviceExec, type ServiceAt } from '../stack/service-exec.ts'
 import type { ContainerState } from '../docker/containers.ts'
 import { formatDuration } from '../ui/output.ts'
 import { waitUntil, WaitTimeout, type Poll } from '../util/wait.ts'
@@ -14,8 +14,8 @@ import { waitUntil, WaitTimeout, type Poll } from '../util/wait.ts'
  * official image's first start runs a temporary server on the unix socket only, which must
  * not count as ready. Read-only, so it also runs under --dry-run.
  */
-export function pgIsReady(target: ComposeTarget, env: Pick<AikoEnv, 'POSTGRES_USER' | 'POSTGRES_DB'>): Command {
-  return composeExec(target, 'postgres', ['pg_isready', '-q', '-h', '127.0.0.1', '-p', '5432', '-U', env.POSTGRES_USER, '-d', env.POSTGRES_DB], { mutates: false })
+export function pgIsReady(at: ServiceAt, env: Pick<AikoEnv, 'POSTGRES_USER' | 'POSTGRES_DB'>): Command {
+  return serviceExec(at, 'postgres', ['pg_isready', '-q', '-h', '127.0.0.1', '-p', '5432', '-U', env.POSTGRES_USER, '-d', env.POSTGRES_DB], { mutates: false })
 }
 
 const PG_ISREADY_STATES: Readonly<Record<number, string>> = {
@@ -38,7 +38,19 @@ export function judgePgIsReady(result: Pick<CommandResult, 'exitCode' | 'stderr'
 }
 
 async function probePostgres(ctx: StackContext, env: Pick<AikoEnv, 'POSTGRES_USER' | 'POSTGRES_DB'>): Promise<Poll<true>> {
-  const result = await ctx.executor.probe(pgIsReady(ctx.target, env))
+  let at: ServiceAt = ctx.target
+  if (ctx.swarm !== undefined) {
+    // stack mode: a task of this node (Swarm replaces a failed one with a new container)
+    const tasks = await projectContainers(ctx, 'postgres')
+    const running = tasks.find((state) => state.status === 'running')
+    if (running === undefined) {
+      // no task here at all: the error says on which node to run
+      if (tasks.length === 0) await serviceAt(ctx, 'postgres')
+      return judgePgIsReady({ exitCode: 2, stderr: '' }, tasks)
+    }
+    at = { container: running.id }
+  }
+  const result = await ctx.executor.probe(pgIsReady(at, env))
   if (result.exitCode === 0) return { done: true, value: true }
   return judgePgIsReady(result, await projectContainers(ctx, 'postgres').catch(() => []))
 }

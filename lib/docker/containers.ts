@@ -41,8 +41,8 @@ export function parseContainerStates(json: string): ContainerState[] {
     return {
       id: item.Id ?? '',
       name: (item.Name ?? '').replace(/^\//, ''),
-      service: labels['com.docker.compose.service'],
-      project: labels['com.docker.compose.project'],
+      service: labels['com.docker.compose.service'] ?? swarmService(labels),
+      project: labels['com.docker.compose.project'] ?? labels['com.docker.stack.namespace'],
       status: item.State?.Status ?? 'unknown',
       exitCode: item.State?.ExitCode ?? 0,
       health: item.State?.Health?.Status,
@@ -52,6 +52,13 @@ export function parseContainerStates(json: string): ContainerState[] {
       healthcheck: item.Config?.Healthcheck?.Test,
     }
   })
+}
+
+/** The compose service of a Swarm task's container: its service name without the stack's prefix (aiko_postgres → postgres). */
+function swarmService(labels: Readonly<Record<string, string>>): string | undefined {
+  const name = labels['com.docker.swarm.service.name']
+  const stack = labels['com.docker.stack.namespace']
+  return name === undefined || stack === undefined || !name.startsWith(`${stack}_`) ? undefined : name.slice(stack.length + 1)
 }
 
 export function splitIds(stdout: string): string[] {

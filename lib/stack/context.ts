@@ -6,6 +6,7 @@ import { detectCompose } from '../compose/detect.ts'
 import { processSignals } from '../cli/signals.ts'
 import { createExecutor, type Executor } from '../exec/executor.ts'
 import { readCurrentRelease } from '../release/log.ts'
+import type { SwarmTarget } from '../swarm/commands.ts'
 import type { Output } from '../ui/output.ts'
 
 /** The repository root: compose's project directory, home of nginx/ and env.example. */
@@ -19,6 +20,8 @@ export interface StackContext {
   varDir: string
   nginxConfDir: string
   nginxDir: string
+  /** Set in stack mode (DEPLOY_TARGET=swarm): the stack's containers on this node are its Swarm tasks. */
+  swarm?: SwarmTarget
 }
 
 export interface StackOptions {
@@ -48,5 +51,6 @@ export async function createStackContext(output: Output, options: StackOptions):
     // The serving release, so that every compose call sees the containers' own config and never recreates them.
     env: { AIKO_VAR_DIR: varDir, AIKO_RELEASE: options.release ?? environment['AIKO_RELEASE'] ?? (await readCurrentRelease(varDir)) ?? 'latest' },
   }
-  return { executor, output, target, varDir, nginxConfDir: resolve(varDir, 'nginx', 'conf.d'), nginxDir: resolve(PROJECT_DIR, 'nginx') }
+  const stackMode = (environment['DEPLOY_TARGET'] ?? envValues['DEPLOY_TARGET']) === 'swarm'
+  return { executor, output, target, varDir, nginxConfDir: resolve(varDir, 'nginx', 'conf.d'), nginxDir: resolve(PROJECT_DIR, 'nginx'), ...(stackMode ? { swarm: { stack: target.project } } : {}) }
 }

@@ -1,12 +1,15 @@
 import { composeContainerIds } from '../compose/commands.ts'
 import { inspectContainers, parseContainerStates, runHealthcheck, splitIds, type ContainerState } from '../docker/containers.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
+import { localTaskContainerIds } from '../swarm/commands.ts'
 import { waitUntil, WaitTimeout } from '../util/wait.ts'
 import { assessReadiness } from './readiness.ts'
 import type { StackContext } from './context.ts'
 
+/** The stack's containers on this daemon (of one service when given): compose's, or in stack mode the Swarm tasks that run here. */
 export async function projectContainers(ctx: StackContext, service?: string): Promise<ContainerState[]> {
-  const ids = splitIds((await ctx.executor.run(composeContainerIds(ctx.target, service))).stdout)
+  const list = ctx.swarm === undefined ? composeContainerIds(ctx.target, service) : localTaskContainerIds(ctx.swarm, service)
+  const ids = splitIds((await ctx.executor.run(list)).stdout)
   if (ids.length === 0) return []
   return parseContainerStates((await ctx.executor.run(inspectContainers(ids))).stdout)
 }

@@ -104,6 +104,15 @@ export function serviceLogs(target: SwarmTarget, service: string, tail: number):
   return docker(target, ['service', 'logs', '--raw', '--no-task-ids', '--tail', String(tail), service], false, QUICK_MS)
 }
 
+/**
+ * Ids of the stack's task containers on this node (of one service when given), stopped ones
+ * included: what init-db and the backups exec into. A one-off job is not in the stack's namespace.
+ */
+export function localTaskContainerIds(target: SwarmTarget, service?: string): Command {
+  const labels = [`com.docker.stack.namespace=${target.stack}`, ...(service === undefined ? [] : [`com.docker.swarm.service.name=${stackServiceName(target, service)}`])]
+  return docker(target, ['ps', '-aq', ...labels.flatMap((label) => ['--filter', `label=${label}`])], false, QUICK_MS)
+}
+
 export function removeServices(target: SwarmTarget, services: readonly string[]): Command {
   return docker(target, ['service', 'rm', ...services], true, QUICK_MS)
 }

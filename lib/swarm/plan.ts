@@ -325,6 +325,9 @@ export function serviceLines(rows: readonly ServiceRow[], stack: string): Servic
     .sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** The watch job's health in stack mode: a service is healthy when Swarm runs all the tasks it wants (a task is running only once its healthcheck passed). */
+export const swarmServiceHealth = (lines: readonly ServiceLine[]): Array<{ name: string; healthy: boolean }> => lines.map((line) => ({ name: line.name, healthy: line.ok }))
+
 export function formatServiceLines(lines: readonly ServiceLine[]): string {
   if (lines.length === 0) return 'no service of this stack runs (nothing deployed with DEPLOY_TARGET=swarm yet?)'
   const width = Math.max(7, ...lines.map((line) => line.name.length))

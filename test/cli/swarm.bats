@@ -68,3 +68,26 @@ set_env() {
   assert_output --regexp 'nginx +replicated +0/1 +nginx:1.27-alpine  <- not all running'
   grep -q '^service ls --filter label=com.docker.stack.namespace=ai-ko --format {{json .}}$' "$DOCKER_CALLS"
 }
+
+@test "status --write-metrics in stack mode: each stack service's health from Swarm's tasks, and the heartbeat" {
+  set_env DEPLOY_TARGET swarm
+  set_env REGISTRY registre.mon-ecole.fr:5000/aiko
+  run --separate-stderr script status --env-path "$ENV_FILE" --write-metrics
+  assert_success
+  assert_output ''
+  grep -q '^aiko_service_healthy{service="backend"} 1$' "$AIKO_VAR_DIR/metrics/aiko_services.prom"
+  grep -q '^aiko_service_healthy{service="nginx"} 0$' "$AIKO_VAR_DIR/metrics/aiko_services.prom"
+  [ "$(grep -c '^aiko_service_healthy' "$AIKO_VAR_DIR/metrics/aiko_services.prom")" -eq 2 ]
+  grep -q '^aiko_cron_heartbeat_timestamp_seconds ' "$AIKO_VAR_DIR/metrics/aiko_heartbeat.prom"
+  [ "$(grep '^compose ' "$DOCKER_CALLS" | grep -vc '^compose version --short$')" -eq 0 ]
+}
+
+@test "backup --restore in stack mode is refused (exit 2) before any docker call" {
+  set_env DEPLOY_TARGET swarm
+  set_env REGISTRY registre.mon-ecole.fr:5000/aiko
+  mkdir -p "$AIKO_VAR_DIR/backups" && echo x >"$AIKO_VAR_DIR/backups/scheduled-20261201-020000.dump"
+  run --separate-stderr script backup --env-path "$ENV_FILE" --restore latest --yes
+  assert_failure 2
+  [[ "$stderr" == *"--restore is not available with DEPLOY_TARGET=swarm yet"* ]]
+  [ ! -e "$DOCKER_CALLS" ] || [ "$(grep -vc '^compose version --short$' "$DOCKER_CALLS")" -eq 0 ]
+}

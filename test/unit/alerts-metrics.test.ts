@@ -168,7 +168,7 @@ describe('the watch job', () => {
   it('writes the services file, then the heartbeat', async () => {
     const varDir = await mkdtemp(join(tmpdir(), 'aiko-watch-'))
     try {
-      await writeWatchMetrics(varDir, [{ ...base, name: 'backend', state: 'running', health: 'healthy' }], TIME)
+      await writeWatchMetrics(varDir, serviceHealth([{ ...base, name: 'backend', state: 'running', health: 'healthy' }]), TIME)
       expect(await readdir(metricsDir(varDir))).toEqual(['aiko_heartbeat.prom', 'aiko_services.prom'])
       expect(await readFile(join(metricsDir(varDir), 'aiko_services.prom'), 'utf8')).toBe(renderServiceHealth([{ name: 'backend', healthy: true }]))
       expect(await readFile(join(metricsDir(varDir), 'aiko_heartbeat.prom'), 'utf8')).toBe(renderHeartbeat(TIME))

@@ -15,7 +15,7 @@ import type { ServiceStatus } from '../../lib/swarm/converge.ts'
 import { deploySwarmRelease, rollbackSwarmRelease, stackFilePath, swarmSettings, type SwarmSettings } from '../../lib/swarm/deploy.ts'
 import {
   composeForStack, deployOrder, expectedImages, formatServiceLines, jobEnvFile, jobOutcome, managerProblem, migrationJobName, onlyServices, parseServiceRows,
-  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, varBindSources, waitStep, retryStackDeploy, STACK_DEPLOY_TRIES, type TaskRow,
+  parseTaskRows, pushPlan, releaseServices, secretVersion, serviceLines, servicesToRollBack, stackServicesOutput, stackVariables, swarmServiceHealth, varBindSources, waitStep, retryStackDeploy, STACK_DEPLOY_TRIES, type TaskRow,
 } from '../../lib/swarm/plan.ts'
 import { renderStack, type StackFile } from '../../lib/swarm/stack.ts'
 import type { Output } from '../../lib/ui/output.ts'
@@ -196,6 +196,7 @@ describe('deploy decisions', () => {
       'nginx          replicated  1/1    nginx:1.27-alpine',
       'node-exporter  global      3/3    prom/node-exporter:v1.8.2',
     ])
+    expect(swarmServiceHealth(lines).map(({ name, healthy }) => `${name}=${healthy}`).join(' ')).toBe('backend=false nginx=true node-exporter=true')
     expect(formatServiceLines([])).toMatch(/^no service of this stack runs/)
     expect(() => parseServiceRows('{"Name":"x"}')).toThrow('docker service ls: cannot read')
   })
