@@ -127,7 +127,7 @@ await runMain(async (out) => {
   if (env.DEPLOY_TARGET === 'swarm') {
     const restoring = flags.restore !== undefined ? '--restore' : wanted !== undefined ? '--restore-from-offsite' : undefined
     if (restoring !== undefined)
-      throw usageError(`${restoring} is not available with DEPLOY_TARGET=swarm yet`, 'the guide (section 16, "Restaurer en mode stack") restores by hand on the data node; the backups themselves run there with this script')
+      throw usageError(`${restoring} is not available with DEPLOY_TARGET=swarm yet`, 'restore by hand on the data node as the guide says (section 16, "Limites actuelles du mode pile"); the backups themselves run there with this script')
   }
   if (flags['install-cron']) {
     const jobs = [{ job: backupCronJob(keep), file: flags['cron-file'] }, { job: verifyCronJob(), file: verifyCronFile(flags['cron-file']) }]

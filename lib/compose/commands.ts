@@ -79,8 +79,9 @@ export function projectName(explicit: string | undefined, projectDir: string): s
   return raw.toLowerCase().replace(/[^-_a-z0-9]/g, '')
 }
 
-export function composeConfig(target: ComposeTarget): Command {
-  return composeCommand(target, ['config'], false)
+/** The merged, interpolated compose files; `profiles` adds the services of those profiles (certbot's tools). */
+export function composeConfig(target: ComposeTarget, options: { profiles?: readonly string[] } = {}): Command {
+  return composeCommand(target, [...(options.profiles ?? []).flatMap((profile) => ['--profile', profile]), 'config'], false)
 }
 
 /** The two flavours: v2 is `docker compose` (the plugin), v1 is `docker-compose` 1.29. */

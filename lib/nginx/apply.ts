@@ -3,6 +3,7 @@ import { ExitCode, ToolkitError } from '../errors.ts'
 import { composeContainerIds, type ComposeTarget } from '../compose/commands.ts'
 import type { Command, Executor } from '../exec/executor.ts'
 import { dockerExec, splitIds } from '../docker/containers.ts'
+import { localTaskContainerIds, type SwarmTarget } from '../swarm/commands.ts'
 import type { Output } from '../ui/output.ts'
 import { activateNginxFiles, readConfFiles, stageNginxFiles } from './stage.ts'
 
@@ -12,6 +13,8 @@ export interface NginxApplyContext {
   target: ComposeTarget
   /** Host folder mounted as /etc/nginx/conf.d. */
   confDir: string
+  /** Stack mode: nginx is the stack's task on this node (the edge node). */
+  swarm?: SwarmTarget
 }
 
 export type ApplyResult = 'unchanged' | 'reloaded' | 'written' | 'planned'
@@ -50,9 +53,10 @@ export function waitForOldNginxWorkers(nginxId: string): Command {
   return { ...dockerExec(nginxId, ['sh', '-c', script], false), timeoutMs: 30_000 }
 }
 
-/** The id of the running nginx container, or undefined when it is not up. */
-export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<string | undefined> {
-  return splitIds((await ctx.executor.probe(composeContainerIds(ctx.target, 'nginx', { runningOnly: true }))).stdout)[0]
+/** The id of the running nginx container (in stack mode, the stack's nginx task on this node), or undefined when it is not up. */
+export async function runningNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target' | 'swarm'>): Promise<string | undefined> {
+  const list = ctx.swarm === undefined ? composeContainerIds(ctx.target, 'nginx', { runningOnly: true }) : localTaskContainerIds(ctx.swarm, 'nginx', { runningOnly: true })
+  return splitIds((await ctx.executor.probe(list)).stdout)[0]
 }
 
 /**
@@ -72,7 +76,7 @@ export async function applyNginxFiles(ctx: NginxApplyContext, files: Readonly<Re
 }
 
 /** Tests the live configuration, then reloads gracefully: for new certificate files behind unchanged paths. */
-export async function testAndReloadNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target'>): Promise<void> {
+export async function testAndReloadNginx(ctx: Pick<NginxApplyContext, 'executor' | 'target' | 'swarm'>): Promise<void> {
   const nginx = await runningNginx(ctx)
   if (nginx === undefined) throw new ToolkitError('nginx is not running', { exitCode: ExitCode.precondition, hint: 'start the stack first' })
   await ctx.executor.run(nginxTest(nginx))

@@ -41,7 +41,7 @@ export async function stageNginxFiles(confDir: string, files: Readonly<Record<st
  * refuses them, `previous` is put back and nginx keeps serving. False when nginx is not running
  * (the files are read when it starts).
  */
-export async function activateNginxFiles(ctx: Pick<NginxApplyContext, 'executor' | 'target' | 'confDir'>, previous: PreviousFiles): Promise<boolean> {
+export async function activateNginxFiles(ctx: Pick<NginxApplyContext, 'executor' | 'target' | 'confDir' | 'swarm'>, previous: PreviousFiles): Promise<boolean> {
   const nginx = await runningNginx(ctx)
   if (nginx === undefined) return false
   const test = await ctx.executor.probe(nginxTest(nginx))

@@ -3,9 +3,10 @@ import { setEnvVariable } from '../env/update.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import { runningNginx, testAndReloadNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
+import { serviceAt } from '../stack/service-exec.ts'
 import { renderAndApplyNginx } from '../stack/start.ts'
 import { daysLeft, judgeCertificate, wantedNames, type CertificateInfo } from './certificate.ts'
-import { certonly, renew } from './certbot.ts'
+import { certbotAt, certonly, renew } from './certbot.ts'
 import { recordOperation, writeMetricFile } from '../alerts/metrics.ts'
 import { METRIC_FILE, renderExpiryMetric } from './metric.ts'
 import { acmeServer, planCertificate, RENEWAL_FORCED, type CertificateAction } from './plan.ts'
@@ -81,8 +82,9 @@ async function request(ctx: StackContext, env: AikoEnv, plan: Exclude<Certificat
   const names = wantedNames(env.DOMAIN, env.DOMAIN_WWW)
   const server = acmeServer(env)
   ctx.output.info(`${plan.action} the certificate: ${plan.reason}`)
+  const certbot = await certbotAt(ctx)
   await ctx.output.step(`check that ${names.join(' and ')} reach this nginx`, async () => {
-    const failures = [...aaaaProblems(await observeIpv6(names)), ...(await checkReachability(ctx, names)).filter((result) => !result.ok)]
+    const failures = [...aaaaProblems(await observeIpv6(names)), ...(await checkReachability(ctx, certbot, names)).filter((result) => !result.ok)]
     if (failures.length > 0)
       throw new ToolkitError(`${[...new Set(failures.map((f) => f.name))].join(' and ')} do${new Set(failures.map((f) => f.name)).size === 1 ? 'es' : ''} not reach this server's nginx: no request was sent to the ACME server`, {
         exitCode: ExitCode.precondition,
@@ -92,8 +94,8 @@ async function request(ctx: StackContext, env: AikoEnv, plan: Exclude<Certificat
   })
   const command =
     plan.action === 'renew'
-      ? renew(ctx.target, env.DOMAIN, { force: plan.reason === RENEWAL_FORCED })
-      : certonly(ctx.target, { domain: env.DOMAIN, names, email: env.LETSENCRYPT_EMAIL, staging: env.LETSENCRYPT_STAGING, server: env.ACME_DIRECTORY_URL, force: plan.action !== 'issue' })
+      ? renew(certbot, env.DOMAIN, { force: plan.reason === RENEWAL_FORCED })
+      : certonly(certbot, { domain: env.DOMAIN, names, email: env.LETSENCRYPT_EMAIL, staging: env.LETSENCRYPT_STAGING, server: env.ACME_DIRECTORY_URL, force: plan.action !== 'issue' })
   try {
     await ctx.output.step(`request the certificate from ${server}`, () => ctx.executor.run(command))
   } catch (error) {
@@ -117,11 +119,13 @@ async function usableCertificate(ctx: StackContext, env: AikoEnv): Promise<Certi
 }
 
 async function requireNginx(ctx: StackContext): Promise<void> {
-  if ((await runningNginx(ctx)) === undefined)
-    throw new ToolkitError('nginx is not running: the ACME challenge is served by it', {
-      exitCode: ExitCode.precondition,
-      hint: 'start the stack first (see DEPLOYMENT_VPS_GUIDE.md), then run init-ssl again',
-    })
+  if ((await runningNginx(ctx)) !== undefined) return
+  // stack mode: the certificate volume is the edge node's, so is the nginx that serves the challenge
+  if (ctx.swarm !== undefined) await serviceAt(ctx, 'nginx')
+  throw new ToolkitError('nginx is not running: the ACME challenge is served by it', {
+    exitCode: ExitCode.precondition,
+    hint: 'start the stack first (see DEPLOYMENT_VPS_GUIDE.md), then run init-ssl again',
+  })
 }
 
 /** $AIKO_VAR_DIR/metrics/aiko_ssl.prom, read by node-exporter's textfile collector. */

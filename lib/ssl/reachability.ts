@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { StackContext } from '../stack/context.ts'
-import { certbotShell, WEBROOT } from './certbot.ts'
+import { certbotShell, WEBROOT, type CertbotAt } from './certbot.ts'
 
 /** Fetches the token through each name, the way the ACME server will; one line per name. */
 const FETCH_TOKEN = `import sys, urllib.request
@@ -38,9 +38,9 @@ export function parseReachability(stdout: string, names: readonly string[]): Rea
  * Proves, before any request to the ACME server, that every name reaches THIS nginx: a random
  * token goes into the shared webroot and must come back through http://NAME/.well-known/...
  */
-export async function checkReachability(ctx: StackContext, names: readonly string[]): Promise<Reachability[]> {
+export async function checkReachability(ctx: StackContext, certbot: CertbotAt, names: readonly string[]): Promise<Reachability[]> {
   const token = randomBytes(24).toString('base64url')
-  const result = await ctx.executor.run(certbotShell(ctx.target, CHECK, [FETCH_TOKEN, token, ...names], true))
+  const result = await ctx.executor.run(certbotShell(certbot, CHECK, [FETCH_TOKEN, token, ...names], true))
   if (result.skipped) return names.map((name) => ({ name, ok: true, reason: 'dry-run' }))
   return parseReachability(result.stdout, names)
 }

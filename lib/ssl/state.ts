@@ -2,7 +2,7 @@ import { dockerExec } from '../docker/containers.ts'
 import type { Command } from '../exec/executor.ts'
 import { runningNginx } from '../nginx/apply.ts'
 import type { StackContext } from '../stack/context.ts'
-import { certbotShell } from './certbot.ts'
+import { certbotAt, certbotShell } from './certbot.ts'
 import { parseRenewalServer, type CertificateState } from './plan.ts'
 
 const KEY_MARK = '@@aiko-key@@'
@@ -38,6 +38,6 @@ export function readStateInContainer(id: string, domain: string): Command {
  */
 export async function readCertificateState(ctx: StackContext, domain: string): Promise<CertificateState> {
   const nginx = await runningNginx(ctx)
-  const command = nginx !== undefined ? readStateInContainer(nginx, domain) : certbotShell(ctx.target, READ_STATE, [domain], false)
+  const command = nginx !== undefined ? readStateInContainer(nginx, domain) : certbotShell(await certbotAt(ctx), READ_STATE, [domain], false)
   return parseStateOutput((await ctx.executor.run(command)).stdout)
 }

@@ -44,6 +44,9 @@ export function serviceRun(at: ServiceAt, service: string, argv: readonly string
   return composeRun(at, service, argv, { mutates: options.mutates, ...(options.env === undefined ? {} : { env: options.env }) })
 }
 
+/** The node label of the services the toolkit execs into (lib/swarm/stack.ts places them so). */
+const NODE_OF: Readonly<Record<string, string>> = { postgres: 'data', backend: 'data', nginx: 'edge' }
+
 /**
  * Where to run a command for `service`: the compose target, or in stack mode the running task
  * container of the service on this node; none is a precondition error that says where to run.
@@ -55,6 +58,6 @@ export async function serviceAt(ctx: StackContext, service: string): Promise<Ser
   if (running !== undefined) return { container: running.id }
   throw new ToolkitError(`no running task of ${ctx.swarm.stack}_${service} on this node${states.length > 0 ? ` (its containers here: ${states.map((state) => state.status).join(', ')})` : ''}`, {
     exitCode: ExitCode.precondition,
-    hint: `in stack mode (DEPLOY_TARGET=swarm) run this on the node where ${service} runs: \`docker service ps ${ctx.swarm.stack}_${service}\` on a manager names it${service === 'postgres' || service === 'backend' ? ' (the node labelled data=true)' : ''}`,
+    hint: `in stack mode (DEPLOY_TARGET=swarm) run this on the node where ${service} runs: \`docker service ps ${ctx.swarm.stack}_${service}\` on a manager names it${NODE_OF[service] === undefined ? '' : ` (the node labelled ${NODE_OF[service]}=true)`}`,
   })
 }

@@ -20,11 +20,10 @@ export const contextRelease = (ctx: Pick<StackContext, 'target'>): string => ctx
  * createStackContext), so a mode switch (init-ssl) never moves nginx to another release.
  */
 export async function renderAndApplyNginx(ctx: StackContext, env: AikoEnv, mode: 'http' | 'https', release: string = contextRelease(ctx)) {
-  const files = renderNginxSite(
-    { mode, domain: env.DOMAIN, wwwAlias: env.DOMAIN_WWW, uploadMaxSize: env.UPLOAD_MAX_SIZE, release },
-    await readNginxTemplates(ctx.nginxDir),
-  )
-  return applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir }, files)
+  // stack mode: nginx proxies to the stack's service names (Docker's DNS), whatever the release
+  const where = ctx.swarm === undefined ? { release } : { release: 'swarm', upstreams: 'service-names' as const }
+  const files = renderNginxSite({ mode, domain: env.DOMAIN, wwwAlias: env.DOMAIN_WWW, uploadMaxSize: env.UPLOAD_MAX_SIZE, ...where }, await readNginxTemplates(ctx.nginxDir))
+  return applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir, ...(ctx.swarm === undefined ? {} : { swarm: ctx.swarm }) }, files)
 }
 
 /**

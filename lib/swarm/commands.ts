@@ -108,9 +108,9 @@ export function serviceLogs(target: SwarmTarget, service: string, tail: number):
  * Ids of the stack's task containers on this node (of one service when given), stopped ones
  * included: what init-db and the backups exec into. A one-off job is not in the stack's namespace.
  */
-export function localTaskContainerIds(target: SwarmTarget, service?: string): Command {
+export function localTaskContainerIds(target: SwarmTarget, service?: string, options: { runningOnly?: boolean } = {}): Command {
   const labels = [`com.docker.stack.namespace=${target.stack}`, ...(service === undefined ? [] : [`com.docker.swarm.service.name=${stackServiceName(target, service)}`])]
-  return docker(target, ['ps', '-aq', ...labels.flatMap((label) => ['--filter', `label=${label}`])], false, QUICK_MS)
+  return docker(target, ['ps', options.runningOnly === true ? '-q' : '-aq', ...labels.flatMap((label) => ['--filter', `label=${label}`])], false, QUICK_MS)
 }
 
 export function removeServices(target: SwarmTarget, services: readonly string[]): Command {

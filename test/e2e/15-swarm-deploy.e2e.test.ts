@@ -1,5 +1,7 @@
-import { readFile, rm } from 'node:fs/promises'
+import { readFile, rm, stat } from 'node:fs/promises'
+import { get as httpsGet } from 'node:https'
 import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
 import { Phases } from './box/box.ts'
@@ -7,7 +9,7 @@ import { runAndSignalAtStep } from './helpers/crash.ts'
 import { runLoad, runMixedLoad, type LoadFigures, type LoadTarget } from './helpers/load.ts'
 import { runScript, type RunResult } from './helpers/run.ts'
 import { cluster, clusterOk, clusterPrerequisites, nodeDocker } from './swarm/cluster.ts'
-import { prepareStackMode, releaseOf, SWARM_DOMAIN, SWARM_EDGE, swarmServedVersion } from './swarm/stack-mode.ts'
+import { prepareStackMode, releaseOf, startSwarmPebble, SWARM_DOMAIN, SWARM_EDGE, swarmPebbleRoot, swarmServedVersion } from './swarm/stack-mode.ts'
 
 /**
  * The stack mode (DEPLOY_TARGET=swarm, issue 17) through the REAL scripts on the three-node
@@ -26,7 +28,10 @@ const PROJECT = 'aikostack'
 const WORK = join(PROJECT_DIR, 'test', 'e2e', '.work-swarm')
 const phases = new Phases('15-swarm-deploy')
 const log = (line: string) => process.stderr.write(`[15-swarm-deploy] ${line}\n`)
-const TARGET: LoadTarget = { host: SWARM_EDGE, port: 80, servername: SWARM_DOMAIN, path: '/api/version', plain: true }
+/** Set once init-ssl switched the stack's nginx to HTTPS: every later check and load goes over TLS. */
+let https = false
+const edge = () => ({ host: SWARM_EDGE, port: https ? 443 : 80, servername: SWARM_DOMAIN, plain: !https })
+const target = (): LoadTarget => ({ ...edge(), path: '/api/version' })
 
 const skipReason = await clusterPrerequisites()
 if (skipReason !== undefined) log(`skipped: ${skipReason}`)
@@ -34,6 +39,13 @@ if (skipReason !== undefined) log(`skipped: ${skipReason}`)
 let scriptEnv: Record<string, string> = {}
 const envArgs = () => ['--env-path', join(WORK, '.env'), '--yes']
 const script = (name: string, args: readonly string[], timeoutMs = 900_000): Promise<RunResult> => runScript(name, [...envArgs(), ...args], { env: scriptEnv, timeoutMs })
+
+async function envValues(): Promise<Record<string, string>> {
+  return Object.fromEntries((await readFile(join(WORK, '.env'), 'utf8')).split('\n').flatMap((line) => {
+    const at = line.indexOf('=')
+    return at > 0 ? [[line.slice(0, at), line.slice(at + 1)]] : []
+  }))
+}
 
 function expectOk(what: string, result: RunResult): void {
   if (result.code !== 0) log(`${what} failed (exit ${result.code}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`)
@@ -45,7 +57,7 @@ async function waitForVersion(expected: string | undefined, timeoutMs = 60_000):
   const deadline = Date.now() + timeoutMs
   let seen: string | undefined
   while (Date.now() < deadline) {
-    seen = await swarmServedVersion()
+    seen = await swarmServedVersion({ https })
     if (seen === expected) return seen
     await new Promise((resolve) => setTimeout(resolve, 1_000))
   }
@@ -55,7 +67,7 @@ async function waitForVersion(expected: string | undefined, timeoutMs = 60_000):
 async function underLoad<T extends RunResult>(action: () => Promise<T>): Promise<{ figures: LoadFigures; result: T }> {
   let finish: () => void = () => undefined
   const until = new Promise<void>((resolve) => (finish = resolve))
-  const load = runLoad(TARGET, until, { clients: 2, maxRequests: 20_000, maxMs: 900_000, pauseMs: 150 })
+  const load = runLoad(target(), until, { clients: 2, maxRequests: 20_000, maxMs: 900_000, pauseMs: 150 })
   let result: T
   try {
     result = await action()
@@ -96,7 +108,7 @@ const tasksOn = async (node: string) => (await nodeDocker('node1', ['node', 'ps'
 /** The API and the front end through the edge node while `action` runs: failures after one retry, summed. */
 async function mixedUnderLoad(what: string, action: () => Promise<unknown>): Promise<number> {
   const running = action()
-  const load = await runMixedLoad({ host: SWARM_EDGE, port: 80, servername: SWARM_DOMAIN, plain: true }, running.then(() => new Promise((resolve) => setTimeout(resolve, 3_000))), { maxMs: 400_000 })
+  const load = await runMixedLoad(edge(), running.then(() => new Promise((resolve) => setTimeout(resolve, 3_000))), { maxMs: 400_000 })
   await running
   log(`${what}: API ${load.api.sent} sent, ${load.api.failedAfterRetry} failed after one retry; front end ${load.web.sent} sent, ${load.web.failedAfterRetry} failed${[...load.api.errors, ...load.web.errors].length > 0 ? `; errors ${JSON.stringify([...load.api.errors, ...load.web.errors].slice(0, 5))}` : ''}`)
   return load.api.failedAfterRetry + load.web.failedAfterRetry
@@ -130,6 +142,80 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     expect(status.code).toBe(0)
     expect(status.stdout).toMatch(/backend\s+replicated\s+2\/2/)
     expect(await readFile(join(WORK, 'var', 'current-release'), 'utf8')).toBe(`${first}\n`)
+  }, 1_800_000)
+
+  it('init-db, backup.mts and status --write-metrics in stack mode: refused off the data node (exit 4, says where), done on it by docker exec into its tasks', async () => {
+    expect(first).toBeDefined()
+    const secrets = Object.entries(await envValues()).filter(([name]) => /PASSWORD|SECRET/.test(name)).map(([, value]) => value)
+    const noSecret = (result: RunResult) => { for (const value of secrets) expect(result.stdout + result.stderr).not.toContain(value) }
+    // node1 is the edge node: no PostgreSQL task there
+    const wrong = await script('init-db', [], 300_000)
+    expect(wrong.code, wrong.stdout + wrong.stderr).toBe(4)
+    expect(wrong.stderr).toContain(`no running task of ${PROJECT}_postgres on this node`)
+    expect(wrong.stderr).toContain(`docker service ps ${PROJECT}_postgres`)
+    const wrongBackup = await script('backup', [], 300_000)
+    expect(wrongBackup.code).toBe(4)
+
+    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
+    const onData = (name: string, args: readonly string[]) => runScript(name, [...envArgs(), ...args], { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 600_000 })
+    const init = await phases.run('init-db on the data node', () => onData('init-db', []))
+    expectOk('init-db on the data node', init)
+    expect(init.stdout).toContain('levels: 12 inserted (CP, CE1, CE2, CM1, CM2, 6E, 5E, 4E, 3E, 2NDE, 1RE, TLE)')
+    expect(init.stdout).toContain(`admin password for admin@${SWARM_DOMAIN} (shown once`)
+    const again = await onData('init-db', ['--verbose'])
+    expectOk('init-db again', again)
+    expect(again.stdout).toContain('levels: nothing to change (12 present)')
+    expect(again.stdout).toMatch(/docker exec -i -e ADMIN_PASSWORD [0-9a-f]{64} python3 -/)
+    noSecret(again)
+
+    const backup = await phases.run('backup.mts on the data node', () => onData('backup', ['--keep', '3']))
+    expectOk('backup on the data node', backup)
+    noSecret(backup)
+    const file = /wrote (\S+\.dump)/.exec(backup.stdout)?.[1] ?? ''
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    // the image id of node2's postgres task: pg_restore of the same version, no pull
+    const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
+    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', task])
+    const toc = await nodeDocker('node2', ['run', '--rm', '--network', 'none', '-v', `${file}:/backup.dump:ro`, '--entrypoint', 'pg_restore', image, '--list', '/backup.dump'])
+    expect(toc).toMatch(/TABLE DATA public levels/)
+    expect(toc).toMatch(/TABLE DATA public alembic_version/)
+
+    const metrics = await script('status', ['--write-metrics'], 120_000)
+    expectOk('status --write-metrics', metrics)
+    const health = await readFile(join(WORK, 'var', 'metrics', 'aiko_services.prom'), 'utf8')
+    expect(health).toMatch(/^aiko_service_healthy\{service="backend"\} 1$/m)
+    expect(health).toMatch(/^aiko_service_healthy\{service="postgres"\} 1$/m)
+  }, 1_800_000)
+
+  it('init-ssl in stack mode: refused off the edge node; on it, a certificate from Pebble through the stack\'s nginx, then HTTPS with a chain the CA\'s root verifies', async () => {
+    expect(first).toBeDefined()
+    await phases.run('start Pebble on node2', () => startSwarmPebble())
+    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
+    const wrong = await runScript('init-ssl', envArgs(), { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 300_000 })
+    expect(wrong.code, wrong.stdout + wrong.stderr).toBe(4)
+    expect(wrong.stderr).toContain(`no running task of ${PROJECT}_nginx on this node`)
+    expect(wrong.stderr).toContain('(the node labelled edge=true)')
+
+    const ssl = await phases.run('init-ssl on the edge node', () => script('init-ssl', [], 600_000))
+    expectOk('init-ssl in stack mode', ssl)
+    expect(ssl.stdout).toContain(`certificate for ${SWARM_DOMAIN} valid`)
+    expect(await readFile(join(WORK, '.env'), 'utf8')).toMatch(/^NGINX_MODE=https$/m)
+    const root = await swarmPebbleRoot()
+    const verified = await new Promise<{ authorized: boolean; body: string }>((resolve, reject) => {
+      const req = httpsGet({ host: SWARM_EDGE, port: 443, path: '/api/version', servername: SWARM_DOMAIN, headers: { host: SWARM_DOMAIN }, ca: root, timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve({ authorized: (res.socket as TLSSocket).authorized, body: Buffer.concat(chunks).toString() }))
+      })
+      req.on('timeout', () => req.destroy(new Error('timeout')))
+      req.on('error', reject)
+    })
+    expect(verified.authorized).toBe(true)
+    expect(verified.body).toContain(`"version":"${first}"`)
+    https = true
+    expect(await waitForVersion(first)).toBe(first)
+    // plain HTTP now only redirects (and serves the ACME challenge)
+    expect(await swarmServedVersion()).toBeUndefined()
   }, 1_800_000)
 
   it('deploy.mts again under load: a rolling update of every app service, 0 failed requests after one retry', async () => {
@@ -174,6 +260,26 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
       expect(await waitForVersion(release)).toBe(release)
       expect(await readFile(join(WORK, 'var', 'current-release'), 'utf8')).toBe(`${release}\n`)
       expect(await nodeDocker('node1', ['service', 'ls', '-q', '--filter', 'label=com.aiko.job=migrate'])).toBe('')
+    }, 1_800_000)
+  }
+
+  // The stack-mode rollback killed at each step that changes the Swarm or var/, under load; the
+  // next plain rollback converges (on the release the log then says to go back to).
+  for (const step of ['render the stack file of release', 'docker stack deploy', 'wait until the']) {
+    it(`rollback.mts SIGKILLed at '${step}' under load: the site keeps serving; the next plain rollback converges`, async () => {
+      expect(first).toBeDefined()
+      const { figures, result } = await phases.run(`SIGKILL of rollback at '${step}', then rollback.mts`, () =>
+        underLoad(async () => {
+          const killed = await runAndSignalAtStep('rollback', [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
+          expect(killed.signalled, `the rollback reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
+          return script('rollback', ['--health-timeout', '400'])
+        }),
+      )
+      expectOk(`rollback after SIGKILL at '${step}'`, result)
+      expect(figures.failedAfterRetry).toBe(0)
+      const serving = (await readFile(join(WORK, 'var', 'current-release'), 'utf8')).trim()
+      expect(await waitForVersion(serving)).toBe(serving)
+      await until('every replicated service of the stack at its count', async () => (await shortServices()).join(', '))
     }, 1_800_000)
   }
 
