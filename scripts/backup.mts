@@ -21,6 +21,7 @@ import { installEnvFromSet, repoFromEnvironment, restoreSetIntoStack } from '../
 import { copySetOffsite, initRepository, repositoryLabel } from '../lib/backup/offsite.ts'
 import { resticRepo, type ResticRepo } from '../lib/backup/restic.ts'
 import { verifyLatestBackup } from '../lib/backup/verify.ts'
+import { restoreInStack } from '../lib/swarm/restore.ts'
 
 const fileExists = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined
 
@@ -124,11 +125,8 @@ await runMain(async (out) => {
   }
   const { env } = await loadEnv(envPath)
   const repo = resticRepo(env)
-  if (env.DEPLOY_TARGET === 'swarm') {
-    const restoring = flags.restore !== undefined ? '--restore' : wanted !== undefined ? '--restore-from-offsite' : undefined
-    if (restoring !== undefined)
-      throw usageError(`${restoring} is not available with DEPLOY_TARGET=swarm yet`, 'restore by hand on the data node as the guide says (section 16, "Limites actuelles du mode pile"); the backups themselves run there with this script')
-  }
+  if (env.DEPLOY_TARGET === 'swarm' && wanted !== undefined)
+    throw usageError('--restore-from-offsite is not available with DEPLOY_TARGET=swarm yet', 'restic restore the set by hand (the guide, section 12), then run --restore with its dump on the data node')
   if (flags['install-cron']) {
     const jobs = [{ job: backupCronJob(keep), file: flags['cron-file'] }, { job: verifyCronJob(), file: verifyCronFile(flags['cron-file']) }]
     for (const { job, file } of jobs)
@@ -172,9 +170,16 @@ await runMain(async (out) => {
     await confirmLoss(`Restore the database from ${basename(file)}`, [
       `the database is replaced by ${file}, taken ${formatTime(taken)} (${formatAge(Date.now() - taken.getTime())} ago)`,
       'every write made to the database since then is lost (a safety dump of the current database is taken first: restoring it undoes this)',
-      'the site shows a maintenance page while the dump is restored',
+      ctx.swarm === undefined ? 'the site shows a maintenance page while the dump is restored' : 'the API is unavailable while the dump is restored (stack mode: the writers are scaled to 0, no maintenance page)',
     ], confirm)
     const restore = async (): Promise<void> => {
+      if (ctx.swarm !== undefined) {
+        // stack mode: on the data node; the writers are scaled to 0 instead of the maintenance page
+        const safety = await restoreInStack(ctx, file, new Date())
+        if (flags['dry-run']) return out.success(`dry-run: restore of ${basename(file)} planned, nothing changed`)
+        out.success(`restored ${file}: the writers of the stack run again`)
+        return out.info(`the database as it was just before is in ${safety}; to undo: npx zx scripts/backup.mts --restore ${basename(safety)} --yes`)
+      }
       const { target: serving } = await convergeStack(ctx, env, { healthTimeoutMs })
       const now = new Date()
       const safety = serving === undefined ? await restoreWithSafetyBackup(ctx, file, now) : await restoreSafely(ctx, env, { file, release: serving, serving, healthTimeoutMs, now })

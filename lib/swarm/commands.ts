@@ -86,6 +86,11 @@ export function serviceRollback(target: SwarmTarget, service: string): Command {
   return docker(target, ['service', 'rollback', '--detach=false', '--quiet', service], true, 15 * 60_000)
 }
 
+/** Sets the replicas of services (`name=count`), waiting until their tasks reached it (stopped ones within their grace period). */
+export function scaleServices(target: SwarmTarget, replicas: Readonly<Record<string, number>>): Command {
+  return docker(target, ['service', 'scale', '--detach=false', ...Object.entries(replicas).map(([name, count]) => `${name}=${count}`)], true, 15 * 60_000)
+}
+
 /** The stack's name of a compose service. */
 export const stackServiceName = (target: SwarmTarget, service: string): string => `${target.stack}_${service}`
 

@@ -82,12 +82,11 @@ set_env() {
   [ "$(grep '^compose ' "$DOCKER_CALLS" | grep -vc '^compose version --short$')" -eq 0 ]
 }
 
-@test "backup --restore in stack mode is refused (exit 2) before any docker call" {
+@test "backup --restore-from-offsite in stack mode is refused (exit 2) before any docker call" {
   set_env DEPLOY_TARGET swarm
   set_env REGISTRY registre.mon-ecole.fr:5000/aiko
-  mkdir -p "$AIKO_VAR_DIR/backups" && echo x >"$AIKO_VAR_DIR/backups/scheduled-20261201-020000.dump"
-  run --separate-stderr script backup --env-path "$ENV_FILE" --restore latest --yes
+  run --separate-stderr script backup --env-path "$ENV_FILE" --restore-from-offsite latest --yes
   assert_failure 2
-  [[ "$stderr" == *"--restore is not available with DEPLOY_TARGET=swarm yet"* ]]
+  [[ "$stderr" == *"--restore-from-offsite is not available with DEPLOY_TARGET=swarm yet"* ]]
   [ ! -e "$DOCKER_CALLS" ] || [ "$(grep -vc '^compose version --short$' "$DOCKER_CALLS")" -eq 0 ]
 }

@@ -1,6 +1,6 @@
 import { readFile, rm, stat } from 'node:fs/promises'
 import { get as httpsGet } from 'node:https'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PROJECT_DIR } from '../../lib/stack/context.ts'
@@ -185,6 +185,29 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     const health = await readFile(join(WORK, 'var', 'metrics', 'aiko_services.prom'), 'utf8')
     expect(health).toMatch(/^aiko_service_healthy\{service="backend"\} 1$/m)
     expect(health).toMatch(/^aiko_service_healthy\{service="postgres"\} 1$/m)
+  }, 1_800_000)
+
+  it('backup.mts --restore in stack mode on the data node: writers scaled to 0, safety dump, restore, writers back; a row written after the backup is gone and kept in the safety dump', async () => {
+    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
+    const onData = (name: string, args: readonly string[]) => runScript(name, [...envArgs(), ...args], { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 600_000 })
+    const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
+    const psql = (sql: string) => nodeDocker('node2', ['exec', task, 'sh', '-c', 'psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"', 'psql', sql])
+    const backup = await onData('backup', ['--keep', '3'])
+    expectOk('backup before the restore', backup)
+    const file = /wrote (\S+\.dump)/.exec(backup.stdout)?.[1] ?? ''
+    await psql("INSERT INTO levels (code, name, position) VALUES ('AFTER', 'written after the backup', 99)")
+    expect(await psql("SELECT count(*) FROM levels WHERE code = 'AFTER'")).toBe('1')
+
+    const restored = await phases.run('backup.mts --restore on the data node', () => onData('backup', ['--restore', basename(file)]))
+    expectOk('restore in stack mode', restored)
+    expect(await psql("SELECT count(*) FROM levels WHERE code = 'AFTER'")).toBe('0')
+    expect(await psql('SELECT count(*) FROM levels')).toBe('12')
+    const safety = /in (\S+pre-restore-\S+\.dump);/.exec(restored.stdout)?.[1] ?? ''
+    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', task])
+    const rows = await nodeDocker('node2', ['run', '--rm', '--network', 'none', '-v', `${safety}:/safety.dump:ro`, '--entrypoint', 'pg_restore', image, '--data-only', '--table', 'levels', '-f', '-', '/safety.dump'])
+    expect(rows).toContain('written after the backup')
+    await until('the writers back at their replicas', async () => (await shortServices()).join(', '))
+    expect(await waitForVersion(first)).toBe(first)
   }, 1_800_000)
 
   it('init-ssl in stack mode: refused off the edge node; on it, a certificate from Pebble through the stack\'s nginx, then HTTPS with a chain the CA\'s root verifies', async () => {
