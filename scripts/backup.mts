@@ -126,7 +126,7 @@ await runMain(async (out) => {
   const { env } = await loadEnv(envPath)
   const repo = resticRepo(env)
   if (env.DEPLOY_TARGET === 'swarm' && wanted !== undefined)
-    throw usageError('--restore-from-offsite is not available with DEPLOY_TARGET=swarm yet', 'restic restore the set by hand (the guide, section 12), then run --restore with its dump on the data node')
+    throw usageError('--restore-from-offsite is not available with DEPLOY_TARGET=swarm yet', 'take the set out with restic restore (the guide, section 12), then run --restore with its .dump on the data node')
   if (flags['install-cron']) {
     const jobs = [{ job: backupCronJob(keep), file: flags['cron-file'] }, { job: verifyCronJob(), file: verifyCronFile(flags['cron-file']) }]
     for (const { job, file } of jobs)

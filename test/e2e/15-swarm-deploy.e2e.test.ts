@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from 'node:fs/promises'
+import { readdir, readFile, rm, stat } from 'node:fs/promises'
 import { get as httpsGet } from 'node:https'
 import { basename, join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
@@ -209,6 +209,28 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     await until('the writers back at their replicas', async () => (await shortServices()).join(', '))
     expect(await waitForVersion(first)).toBe(first)
   }, 1_800_000)
+
+  // The stack-mode restore killed at each of its steps (writers at 0, safety dump, restore,
+  // writers back): the next plain run of the same restore converges (writers back, the data
+  // is the backup's).
+  for (const step of ['scale the writers to 0', 'safety dump of the current database', 'restore scheduled-', 'scale the writers back']) {
+    it(`backup.mts --restore SIGKILLed at '${step}' on the data node: the same restore run again converges`, async () => {
+      const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
+      const env = { ...scriptEnv, DOCKER_HOST: dataNode }
+      const newest = (await readdir(join(WORK, 'var', 'backups'))).filter((name) => name.startsWith('scheduled-')).sort().at(-1) ?? ''
+      const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
+      const psql = (sql: string) => nodeDocker('node2', ['exec', task, 'sh', '-c', 'psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"', 'psql', sql])
+      await psql("INSERT INTO levels (code, name, position) VALUES ('KILLED', 'written before the killed restore', 98) ON CONFLICT DO NOTHING")
+      const killed = await runAndSignalAtStep('backup', [...envArgs(), '--restore', newest], { step, signal: 'SIGKILL', timeoutMs: 600_000, env })
+      expect(killed.signalled, `the restore reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      const again = await runScript('backup', [...envArgs(), '--restore', newest], { env, timeoutMs: 600_000 })
+      expectOk(`restore after SIGKILL at '${step}'`, again)
+      expect(await psql("SELECT count(*) FROM levels WHERE code = 'KILLED'")).toBe('0')
+      await until('the writers back at their replicas', async () => (await shortServices()).join(', '))
+      expect(await waitForVersion(first)).toBe(first)
+    }, 1_800_000)
+  }
 
   it('init-ssl in stack mode: refused off the edge node; on it, a certificate from Pebble through the stack\'s nginx, then HTTPS with a chain the CA\'s root verifies', async () => {
     expect(first).toBeDefined()
