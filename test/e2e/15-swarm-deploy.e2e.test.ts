@@ -47,6 +47,19 @@ async function envValues(): Promise<Record<string, string>> {
   }))
 }
 
+/** The environment of a script run on node2, the data node (DOCKER_HOST of its daemon). */
+async function dataNodeEnv(): Promise<Record<string, string>> {
+  return { ...scriptEnv, DOCKER_HOST: (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim() }
+}
+
+const onDataNode = async (name: string, args: readonly string[]): Promise<RunResult> => runScript(name, [...envArgs(), ...args], { env: await dataNodeEnv(), timeoutMs: 600_000 })
+
+/** The id of the stack's PostgreSQL task container on node2. */
+const postgresTask = async (): Promise<string> => (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
+
+/** One SQL statement through psql in that task; its output, trimmed. */
+const psqlOnData = async (sql: string): Promise<string> => nodeDocker('node2', ['exec', await postgresTask(), 'sh', '-c', 'psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"', 'psql', sql])
+
 function expectOk(what: string, result: RunResult): void {
   if (result.code !== 0) log(`${what} failed (exit ${result.code}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`)
   expect(result.code, what).toBe(0)
@@ -156,8 +169,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     const wrongBackup = await script('backup', [], 300_000)
     expect(wrongBackup.code).toBe(4)
 
-    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
-    const onData = (name: string, args: readonly string[]) => runScript(name, [...envArgs(), ...args], { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 600_000 })
+    const onData = onDataNode
     const init = await phases.run('init-db on the data node', () => onData('init-db', []))
     expectOk('init-db on the data node', init)
     expect(init.stdout).toContain('levels: 12 inserted (CP, CE1, CE2, CM1, CM2, 6E, 5E, 4E, 3E, 2NDE, 1RE, TLE)')
@@ -174,8 +186,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     const file = /wrote (\S+\.dump)/.exec(backup.stdout)?.[1] ?? ''
     expect((await stat(file)).mode & 0o777).toBe(0o600)
     // the image id of node2's postgres task: pg_restore of the same version, no pull
-    const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
-    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', task])
+    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', await postgresTask()])
     const toc = await nodeDocker('node2', ['run', '--rm', '--network', 'none', '-v', `${file}:/backup.dump:ro`, '--entrypoint', 'pg_restore', image, '--list', '/backup.dump'])
     expect(toc).toMatch(/TABLE DATA public levels/)
     expect(toc).toMatch(/TABLE DATA public alembic_version/)
@@ -188,10 +199,8 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
   }, 1_800_000)
 
   it('backup.mts --restore in stack mode on the data node: writers scaled to 0, safety dump, restore, writers back; a row written after the backup is gone and kept in the safety dump', async () => {
-    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
-    const onData = (name: string, args: readonly string[]) => runScript(name, [...envArgs(), ...args], { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 600_000 })
-    const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
-    const psql = (sql: string) => nodeDocker('node2', ['exec', task, 'sh', '-c', 'psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"', 'psql', sql])
+    const onData = onDataNode
+    const psql = psqlOnData
     const backup = await onData('backup', ['--keep', '3'])
     expectOk('backup before the restore', backup)
     const file = /wrote (\S+\.dump)/.exec(backup.stdout)?.[1] ?? ''
@@ -203,7 +212,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     expect(await psql("SELECT count(*) FROM levels WHERE code = 'AFTER'")).toBe('0')
     expect(await psql('SELECT count(*) FROM levels')).toBe('12')
     const safety = /in (\S+pre-restore-\S+\.dump);/.exec(restored.stdout)?.[1] ?? ''
-    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', task])
+    const image = await nodeDocker('node2', ['inspect', '--format', '{{.Image}}', await postgresTask()])
     const rows = await nodeDocker('node2', ['run', '--rm', '--network', 'none', '-v', `${safety}:/safety.dump:ro`, '--entrypoint', 'pg_restore', image, '--data-only', '--table', 'levels', '-f', '-', '/safety.dump'])
     expect(rows).toContain('written after the backup')
     await until('the writers back at their replicas', async () => (await shortServices()).join(', '))
@@ -215,11 +224,9 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
   // is the backup's).
   for (const step of ['scale the writers to 0', 'safety dump of the current database', 'restore scheduled-', 'scale the writers back']) {
     it(`backup.mts --restore SIGKILLed at '${step}' on the data node: the same restore run again converges`, async () => {
-      const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
-      const env = { ...scriptEnv, DOCKER_HOST: dataNode }
+      const env = await dataNodeEnv()
       const newest = (await readdir(join(WORK, 'var', 'backups'))).filter((name) => name.startsWith('scheduled-')).sort().at(-1) ?? ''
-      const task = (await nodeDocker('node2', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PROJECT}_postgres`])).split('\n')[0] ?? ''
-      const psql = (sql: string) => nodeDocker('node2', ['exec', task, 'sh', '-c', 'psql -X -q -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"', 'psql', sql])
+      const psql = psqlOnData
       await psql("INSERT INTO levels (code, name, position) VALUES ('KILLED', 'written before the killed restore', 98) ON CONFLICT DO NOTHING")
       const killed = await runAndSignalAtStep('backup', [...envArgs(), '--restore', newest], { step, signal: 'SIGKILL', timeoutMs: 600_000, env })
       expect(killed.signalled, `the restore reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
@@ -235,8 +242,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
   it('init-ssl in stack mode: refused off the edge node; on it, a certificate from Pebble through the stack\'s nginx, then HTTPS with a chain the CA\'s root verifies', async () => {
     expect(first).toBeDefined()
     await phases.run('start Pebble on node2', () => startSwarmPebble())
-    const dataNode = (await clusterOk(['host', 'node2'], { echo: false })).stdout.trim()
-    const wrong = await runScript('init-ssl', envArgs(), { env: { ...scriptEnv, DOCKER_HOST: dataNode }, timeoutMs: 300_000 })
+    const wrong = await onDataNode('init-ssl', [])
     expect(wrong.code, wrong.stdout + wrong.stderr).toBe(4)
     expect(wrong.stderr).toContain(`no running task of ${PROJECT}_nginx on this node`)
     expect(wrong.stderr).toContain('(the node labelled edge=true)')
