@@ -1,8 +1,10 @@
 import { mkdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { YAML } from 'zx'
+import { backupFile } from '../backup/files.ts'
 import { composeBuild } from '../compose/commands.ts'
+import { backupDatabase } from '../db/dump.ts'
 import { DEFAULT_LOCK_POLICY, type LockPolicy } from '../db/migrate.ts'
 import { readEnvFile } from '../env/load.ts'
 import type { AikoEnv } from '../env/schema.ts'
@@ -15,6 +17,7 @@ import { readNginxTemplates } from '../nginx/templates.ts'
 import { recorded, recordServing } from '../release/record.ts'
 import { releaseTarget } from '../release/switch.ts'
 import type { StackContext } from '../stack/context.ts'
+import { projectContainers } from '../stack/health.ts'
 import { redisConfigPath, writeRedisConfig } from '../stack/redis-config.ts'
 import { renderAlertmanager } from '../stack/start.ts'
 import { activeProfiles } from '../status/services.ts'
@@ -296,7 +299,7 @@ export interface SwarmDeployOptions {
 export async function deploySwarmRelease(ctx: StackContext, env: AikoEnv, options: SwarmDeployOptions, settings: SwarmSettings): Promise<void> {
   const target = swarmTarget(ctx)
   const next = releaseTarget(ctx, options.release)
-  await recorded(ctx, { id: options.release, sha: options.sha, action: 'deploy', previous: options.serving }, async () => {
+  await recorded(ctx, { id: options.release, sha: options.sha, action: 'deploy', previous: options.serving }, async (facts) => {
     await ctx.output.step('check that this Docker engine is a Swarm manager', () => requireManager(ctx, target))
     await ctx.output.step('render Alertmanager config', () => renderAlertmanager(ctx, env))
     await ctx.output.step(`build release ${options.release}`, () => ctx.executor.run({ ...composeBuild(next.target, ['backend', 'frontend']), timeoutMs: 60 * 60_000 }))
@@ -304,7 +307,10 @@ export async function deploySwarmRelease(ctx: StackContext, env: AikoEnv, option
     const stack = await ctx.output.step(`render the stack file (${stackFilePath(ctx.varDir)})`, () => writeStackFile(ctx, env, options.release, settings))
     for (const note of [...stack.omitted, ...stack.notes]) ctx.output.info(`stack: ${note.service}: ${note.note}`)
     const running = parseStackReplicas(await readStackServices(ctx, target))
-    const migrate = () => ctx.output.step('run the migrations (a replicated-job of the new release)', () => runMigrationJob(ctx, target, stack.file, options.release, settings))
+    const migrate = async () => {
+      facts.backup = await preMigrationDump(ctx, options.release)
+      await ctx.output.step('run the migrations (a replicated-job of the new release)', () => runMigrationJob(ctx, target, stack.file, options.release, settings))
+    }
     if (deployOrder(running, stackServiceName(target, 'postgres')) === 'migrate-then-deploy') await deployStack(ctx, target, stack, settings, { beforeDeploy: migrate, firstDeploy: false })
     else {
       ctx.output.info('the stack does not run yet: first deploy (the migrations run once PostgreSQL is up)')
@@ -312,6 +318,22 @@ export async function deploySwarmRelease(ctx: StackContext, env: AikoEnv, option
     }
     await recordServing(ctx, options.release)
   })
+}
+
+/**
+ * The dump before the migrations (var/backups/pre-RELEASE.dump), as in compose mode, when
+ * PostgreSQL runs on this node (the guide's manager is also the data node); from another node
+ * the dump would land on the wrong disk: a warning says to run backup.mts there first.
+ */
+async function preMigrationDump(ctx: StackContext, release: string): Promise<string | undefined> {
+  const running = (await projectContainers(ctx, 'postgres')).some((state) => state.status === 'running')
+  if (!running) {
+    ctx.output.warn('no pre-migration dump: PostgreSQL does not run on this node (run `npx zx scripts/backup.mts` on the data node before a deploy with migrations)')
+    return undefined
+  }
+  const file = backupFile(ctx.varDir, release)
+  await ctx.output.step('back up the database before the migrations (pg_dump on this node)', () => backupDatabase(ctx, file))
+  return basename(file)
 }
 
 /** Back to a release whose images are in the registry: the stack re-rendered with its tags, no build, no migration. */

@@ -245,7 +245,7 @@ describe('deploy decisions', () => {
  */
 interface FakeService { image: string; previous?: string; updateState?: string; startedAt?: string; running: number; desired: number }
 
-async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean; dryRun?: boolean } = {}) {
+async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean; dryRun?: boolean; postgresHere?: boolean } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'aiko-swarm-'))
   const varDir = join(dir, 'var')
   const envFile = join(dir, '.env')
@@ -262,7 +262,12 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
     const a = command.argv
     const argv = a.join(' ')
     if (argv === 'docker info --format {{json .Swarm}}') return ok(JSON.stringify({ NodeID: 'n1', LocalNodeState: 'active', ControlAvailable: options.worker !== true }))
-    if (argv.startsWith('docker ps')) return ok('')
+    // this node's task containers: the postgres task when the test puts it here (the data node)
+    if (argv.startsWith('docker ps')) return ok(options.postgresHere === true && argv.includes('service.name=aiko_postgres') ? 'pg1\n' : '')
+    if (argv === 'docker inspect pg1') return ok(JSON.stringify([{ Id: 'pg1', Config: { Labels: { 'com.docker.swarm.service.name': 'aiko_postgres', 'com.docker.stack.namespace': 'aiko' } }, State: { Status: 'running' } }]))
+    if (argv.startsWith('docker exec pg1 sh -c pg_dump')) return story.push('pre-migration dump'), ok()
+    if (argv.startsWith('docker exec pg1 pg_restore --list') || argv.startsWith('docker exec pg1 rm')) return ok()
+    if (argv.startsWith('docker cp pg1:')) return await writeFile(a[3] ?? '', 'dump'), ok()
     if (a[1] === 'compose' && a.includes('build')) {
       story.push(`build ${command.env?.['AIKO_RELEASE']}`)
       return ok()
@@ -323,7 +328,7 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
   }
   const output: Output = { info: () => undefined, success: () => undefined, warn: () => undefined, error: () => undefined, step: (_title, work) => work() }
   const target: ComposeTarget = { base: ['docker', 'compose'], envFile, projectDir: PROJECT_DIR, project: 'aiko', env: { AIKO_RELEASE: 'latest', AIKO_VAR_DIR: varDir } }
-  const ctx: StackContext = { executor: createExecutor({ dryRun: options.dryRun === true, verbose: false, output, runner }), output, target, varDir, nginxConfDir: join(varDir, 'nginx', 'conf.d'), nginxDir: join(PROJECT_DIR, 'nginx') }
+  const ctx: StackContext = { executor: createExecutor({ dryRun: options.dryRun === true, verbose: false, output, runner }), output, target, varDir, nginxConfDir: join(varDir, 'nginx', 'conf.d'), nginxDir: join(PROJECT_DIR, 'nginx'), swarm: { stack: 'aiko' } }
   const validation = validateEnv(values)
   if (!validation.ok) throw new Error('test env invalid')
   const env: AikoEnv = validation.env
@@ -355,6 +360,14 @@ describe('deploySwarmRelease and rollbackSwarmRelease (an in-memory Swarm)', () 
     expect((await stat(stackFilePath(varDir))).mode & 0o777).toBe(0o600)
     const upstreams = await readFile(join(varDir, 'nginx', 'conf.d', 'upstreams.conf'), 'utf8')
     expect(upstreams).toContain('default "backend:5000";')
+  })
+
+  it('update on the data node: the pre-migration dump (pg_dump in the local postgres task) before the job, named in the release log', async () => {
+    const { ctx, env, settings, story, varDir } = await fakeSwarm({ running: RUNNING_A, postgresHere: true })
+    await deploySwarmRelease(ctx, env, { release: B, sha: 'b'.repeat(40), serving: A }, settings)
+    expect(story.slice(3)).toEqual(['pre-migration dump', `job --mode replicated-job r:5000/aiko/aiko-backend:${B} flask db upgrade`, 'job removed', `stack deploy r:5000/aiko/aiko-backend:${B}`])
+    expect((await stat(join(varDir, 'backups', `pre-${B}.dump`))).mode & 0o777).toBe(0o600)
+    expect((await readReleaseLog(varDir)).map((e) => `${e.action} ${e.id} ${e.result} ${e.backup}`)).toEqual([`deploy ${B} ok pre-${B}.dump`])
   })
 
   it('update: migrations first (the old release serves meanwhile), then the stack; no rollback when it converges', async () => {
