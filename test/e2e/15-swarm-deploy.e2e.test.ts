@@ -265,6 +265,11 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     expect(verified.body).toContain(`"version":"${first}"`)
     https = true
     expect(await waitForVersion(first)).toBe(first)
+    // the cron's renewal, forced: certbot renew on this node, the stack's nginx reloaded
+    const renewed = await phases.run('init-ssl --renew --force (stack mode)', () => script('init-ssl', ['--renew', '--force'], 600_000))
+    expectOk('init-ssl --renew --force in stack mode', renewed)
+    expect(renewed.stdout).toContain(`renewed: certificate for ${SWARM_DOMAIN}`)
+    expect(await waitForVersion(first)).toBe(first)
     // plain HTTP now only redirects (and serves the ACME challenge)
     expect(await swarmServedVersion()).toBeUndefined()
   }, 1_800_000)
