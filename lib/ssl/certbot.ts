@@ -28,7 +28,7 @@ export interface CertbotContainer {
   entrypoint: readonly string[]
   /** `volume-name:/path` */
   volumes: readonly string[]
-  /** The service's environment (no secret: TZ, a CA bundle path). */
+  /** The service's environment (TZ, a CA bundle path), handed over by name. */
   environment: Readonly<Record<string, string>>
   /** `name:address` */
   hosts: readonly string[]
@@ -101,13 +101,15 @@ function certbotRun(at: CertbotAt, argv: readonly string[], options: { mutates: 
       'docker', 'run', '--rm',
       ...(command === undefined ? [] : ['--entrypoint', command]),
       ...volumes.flatMap((volume) => ['-v', volume]),
-      ...Object.entries(environment).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
+      // names only: the values reach the container through the CLI's environment, never argv (ps)
+      ...Object.keys(environment).flatMap((name) => ['-e', name]),
       ...hosts.flatMap((host) => ['--add-host', host]),
       image,
       ...entryArgs,
       ...argv,
     ],
     mutates: options.mutates,
+    env: environment,
   }
 }
 

@@ -67,10 +67,11 @@ describe('certbot in stack mode: the compose service as a docker run on the edge
 
   it('certonly, renew and the shell snippet', () => {
     const at = { certbot: container }
-    const run = 'docker run --rm --entrypoint certbot -v aiko_letsencrypt:/etc/letsencrypt -v aiko_certbot-webroot:/var/www/certbot -e REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt -e TZ=Europe/Paris --add-host pebble:10.214.0.12 --add-host aiko.test:10.214.0.11 certbot/certbot:v2.11.0'
+    const run = 'docker run --rm --entrypoint certbot -v aiko_letsencrypt:/etc/letsencrypt -v aiko_certbot-webroot:/var/www/certbot -e REQUESTS_CA_BUNDLE -e TZ --add-host pebble:10.214.0.12 --add-host aiko.test:10.214.0.11 certbot/certbot:v2.11.0'
     expect(line(certonly(at, { domain: 'aiko.test', names: ['aiko.test'], email: 'ops@aiko.test', staging: false, server: 'https://pebble:14000/dir', force: false }))).toBe(
       `${run} certonly --webroot --webroot-path /var/www/certbot --cert-name aiko.test -d aiko.test --key-type ecdsa --elliptic-curve secp384r1 --email ops@aiko.test --agree-tos --no-eff-email --non-interactive --keep-until-expiring --server https://pebble:14000/dir`,
     )
+    expect(certonly(at, { domain: 'aiko.test', names: ['aiko.test'], email: 'e@aiko.test', staging: false, server: undefined, force: false }).env).toEqual({ REQUESTS_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt', TZ: 'Europe/Paris' })
     expect(line(renew(at, 'aiko.test', { force: true }))).toBe(`${run} renew --cert-name aiko.test --non-interactive --no-random-sleep-on-renew --force-renewal`)
     expect(line(certbotShell(at, 'echo "$1"', ['x'], false))).toBe(run.replace('--entrypoint certbot', '--entrypoint sh') + ` -c 'echo "$1"' sh x`)
   })
