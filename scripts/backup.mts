@@ -175,7 +175,7 @@ await runMain(async (out) => {
     const restore = async (): Promise<void> => {
       if (ctx.swarm !== undefined) {
         // stack mode: on the data node; the writers are scaled to 0 instead of the maintenance page
-        const safety = await restoreInStack(ctx, file, new Date())
+        const safety = await restoreInStack(ctx, file, { now: new Date(), healthTimeoutMs })
         if (flags['dry-run']) return out.success(`dry-run: restore of ${basename(file)} planned, nothing changed`)
         out.success(`restored ${file}: the writers of the stack run again`)
         return out.info(`the database as it was just before is in ${safety}; to undo: npx zx scripts/backup.mts --restore ${basename(safety)} --yes`)

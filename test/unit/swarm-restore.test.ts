@@ -7,7 +7,7 @@ import { ToolkitError } from '../../lib/errors.ts'
 import { createExecutor, formatArgv, type Command, type CommandResult } from '../../lib/exec/executor.ts'
 import type { StackContext } from '../../lib/stack/context.ts'
 import { scaleServices } from '../../lib/swarm/commands.ts'
-import { restoreInStack, writerReplicas } from '../../lib/swarm/restore.ts'
+import { liveTasks, replicasPending, restoreInStack, writerReplicas } from '../../lib/swarm/restore.ts'
 import type { Output } from '../../lib/ui/output.ts'
 
 const STACK = `version: "3.8"
@@ -32,7 +32,18 @@ describe('the stack-mode restore: pure parts', () => {
   })
 
   it('scaleServices', () => {
-    expect(formatArgv(scaleServices({ stack: 'aiko' }, { aiko_backend: 0, 'aiko_celery-beat': 0 }).argv)).toBe('docker service scale --detach=false aiko_backend=0 aiko_celery-beat=0')
+    expect(formatArgv(scaleServices({ stack: 'aiko' }, { aiko_backend: 0, 'aiko_celery-beat': 0 }).argv)).toBe('docker service scale --detach aiko_backend=0 aiko_celery-beat=0')
+  })
+
+  it('liveTasks: a task being stopped still runs until its process exited', () => {
+    const row = (CurrentState: string) => ({ ID: 't', Name: 'aiko_backend.1', Image: 'i', Node: 'n', DesiredState: 'Shutdown', CurrentState, Error: '' })
+    expect(liveTasks([row('Running 3 seconds ago'), row('Shutdown 1 second ago'), row('Failed 2 minutes ago'), row('Complete 1 hour ago'), row('Starting 1 second ago')]).map((task) => task.CurrentState)).toEqual(['Running 3 seconds ago', 'Starting 1 second ago'])
+  })
+
+  it('replicasPending', () => {
+    expect(replicasPending({ aiko_backend: 2, 'aiko_celery-beat': 0 }, { aiko_backend: { running: 1 }, 'aiko_celery-beat': { running: 1 } })).toEqual(['aiko_backend 1/2', 'aiko_celery-beat 1/0'])
+    expect(replicasPending({ aiko_backend: 0 }, {})).toEqual([])
+    expect(replicasPending({ aiko_backend: 2 }, { aiko_backend: { running: 2 } })).toEqual([])
   })
 })
 
@@ -46,6 +57,7 @@ async function dataNode(fail?: 'restore' | 'scale back') {
   await writeFile(file, 'dump')
   const story: string[] = []
   let scaledBack = 0
+  const replicas = new Map<string, number>([['aiko_backend', 2], ['aiko_celery-worker', 2], ['aiko_celery-beat', 1], ['aiko_postgres', 1]])
   const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', skipped: false })
   const runner = async (command: Command): Promise<CommandResult> => {
     const argv = formatArgv(command.argv)
@@ -56,9 +68,18 @@ async function dataNode(fail?: 'restore' | 'scale back') {
     if (argv.startsWith('docker service scale')) {
       const back = a.at(-1)?.endsWith('=1') === true
       story.push(back ? 'scale back' : 'scale to 0')
-      if (back && fail === 'scale back' && scaledBack++ === 0) return { exitCode: 1, stdout: '', stderr: 'task: non-zero exit', skipped: false }
+      // the first scale back of the failing scenario: backend's tasks never pass their healthcheck
+      const stuck = back && fail === 'scale back' && scaledBack++ === 0
+      for (const pair of a.slice(4)) {
+        const [name = '', count = '0'] = pair.split('=')
+        replicas.set(name, stuck && name === 'aiko_backend' ? 0 : Number(count))
+      }
       return ok()
     }
+    // a service at 0: its last tasks shut down
+    if (argv.startsWith('docker service ps')) return ok(replicas.get(a.at(-1) ?? '') === 0 ? JSON.stringify({ ID: 't1', Name: `${a.at(-1)}.1`, DesiredState: 'Shutdown', CurrentState: 'Shutdown 1 second ago' }) : '')
+    if (argv.startsWith('docker stack services')) return ok([...replicas].map(([name, count]) => JSON.stringify({ Name: name, Replicas: `${count}/${count}` })).join('\n'))
+    if (argv.startsWith('docker service inspect')) return ok(JSON.stringify(a.slice(3).map((name) => ({ Spec: { Name: name, Mode: { Replicated: { Replicas: replicas.get(name) } } } }))))
     if (argv.includes('pg_dump')) return story.push('dump'), ok()
     if (argv.includes('pg_restore --list')) return ok()
     if (argv.startsWith('docker cp pg1:')) return await writeFile(a[3] ?? '', 'safety'), ok()
@@ -77,12 +98,12 @@ async function dataNode(fail?: 'restore' | 'scale back') {
   return { ctx, file, story, varDir }
 }
 
-const NOW = new Date('2026-12-03T10:00:00Z')
+const OPTIONS = { now: new Date('2026-12-03T10:00:00Z'), healthTimeoutMs: 50, pollMs: 1 }
 
 describe('restoreInStack (an in-memory data node)', () => {
   it('writers to 0, safety dump, restore, writers back', async () => {
     const { ctx, file, story, varDir } = await dataNode()
-    const safety = await restoreInStack(ctx, file, NOW)
+    const safety = await restoreInStack(ctx, file, OPTIONS)
     expect(safety).toBe(join(varDir, 'backups', 'pre-restore-20261203-100000.dump'))
     expect(story).toEqual(['scale to 0', 'dump', 'copy in scheduled-20261201-020000.dump', 'restore', 'scale back'])
     expect((await readdir(join(varDir, 'backups'))).sort()).toEqual(['pre-restore-20261203-100000.dump', 'scheduled-20261201-020000.dump'])
@@ -90,15 +111,15 @@ describe('restoreInStack (an in-memory data node)', () => {
 
   it('a failed restore (one transaction: nothing changed): the writers come back, the error says so', async () => {
     const { ctx, file, story } = await dataNode('restore')
-    const error = await restoreInStack(ctx, file, NOW).catch((caught: unknown) => caught)
+    const error = await restoreInStack(ctx, file, OPTIONS).catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(ToolkitError)
     expect(story).toEqual(['scale to 0', 'dump', 'copy in scheduled-20261201-020000.dump', 'restore', 'scale back'])
   })
 
   it('writers that do not come back after the restore: the safety dump goes back, then the writers again', async () => {
     const { ctx, file, story } = await dataNode('scale back')
-    const error = await restoreInStack(ctx, file, NOW).catch((caught: unknown) => caught)
+    const error = await restoreInStack(ctx, file, OPTIONS).catch((caught: unknown) => caught)
     expect((error as ToolkitError).message).toBe('the writers did not come back after the restore: the safety dump is back, nothing was lost')
-    expect(story).toEqual(['scale to 0', 'dump', 'copy in scheduled-20261201-020000.dump', 'restore', 'scale back', 'copy in pre-restore-20261203-100000.dump', 'restore', 'scale back'])
+    expect(story).toEqual(['scale to 0', 'dump', 'copy in scheduled-20261201-020000.dump', 'restore', 'scale back', 'scale to 0', 'copy in pre-restore-20261203-100000.dump', 'restore', 'scale back'])
   })
 })
