@@ -254,9 +254,12 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     const root = await swarmPebbleRoot()
     const verified = await new Promise<{ authorized: boolean; body: string }>((resolve, reject) => {
       const req = httpsGet({ host: SWARM_EDGE, port: 443, path: '/api/version', servername: SWARM_DOMAIN, headers: { host: SWARM_DOMAIN }, ca: root, timeout: 10_000 }, (res) => {
+        // read now: a keep-alive agent hands the socket back before 'end'
+        const authorized = (res.socket as TLSSocket).authorized
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => resolve({ authorized: (res.socket as TLSSocket).authorized, body: Buffer.concat(chunks).toString() }))
+        res.on('end', () => resolve({ authorized, body: Buffer.concat(chunks).toString() }))
+        res.on('error', reject)
       })
       req.on('timeout', () => req.destroy(new Error('timeout')))
       req.on('error', reject)
