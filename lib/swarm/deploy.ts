@@ -12,7 +12,7 @@ import { ExitCode, ToolkitError } from '../errors.ts'
 import { maskSecrets } from '../exec/mask.ts'
 import { writeFileAtomic } from '../fs/atomic-write.ts'
 import { renderNginxSite } from '../nginx/render.ts'
-import { writeConfFiles } from '../nginx/stage.ts'
+import { applyNginxFiles } from '../nginx/apply.ts'
 import { readNginxTemplates } from '../nginx/templates.ts'
 import { recorded, recordServing } from '../release/record.ts'
 import { releaseTarget } from '../release/switch.ts'
@@ -112,7 +112,10 @@ export async function writeStackFile(ctx: StackContext, env: AikoEnv, release: s
     { mode: env.NGINX_MODE, domain: env.DOMAIN, wwwAlias: env.DOMAIN_WWW, uploadMaxSize: env.UPLOAD_MAX_SIZE, release: 'swarm', upstreams: 'service-names' },
     await readNginxTemplates(ctx.nginxDir),
   )
-  await writeConfFiles(ctx.nginxConfDir, site)
+  // upstreams are service names: the site changes only with .env (mode, domain, upload size);
+  // a running nginx task on this node (the edge node) tests and reloads it at once
+  const nginx = await applyNginxFiles({ executor: ctx.executor, output: ctx.output, target: ctx.target, confDir: ctx.nginxConfDir, swarm: swarmTarget(ctx) }, site)
+  if (nginx === 'reloaded') ctx.output.info('nginx (its task on this node) tested and reloaded the changed site configuration')
   for (const folder of varBindSources(file, ctx.varDir)) await mkdir(folder, { recursive: true, mode: 0o755 })
   await mkdir(swarmDir(ctx.varDir), { recursive: true, mode: 0o700 })
   await writeFileAtomic(path, `# Rendered by the AI-KO toolkit (release ${release}) from docker-compose.yml and .env: do not edit.\n${YAML.stringify(file)}`, {

@@ -245,7 +245,7 @@ describe('deploy decisions', () => {
  */
 interface FakeService { image: string; previous?: string; updateState?: string; startedAt?: string; running: number; desired: number }
 
-async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean; dryRun?: boolean; postgresHere?: boolean } = {}) {
+async function fakeSwarm(options: { running?: Record<string, string>; swarmRollsBack?: string[]; stuck?: string[]; jobFails?: boolean; worker?: boolean; dryRun?: boolean; postgresHere?: boolean; nginxHere?: boolean } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'aiko-swarm-'))
   const varDir = join(dir, 'var')
   const envFile = join(dir, '.env')
@@ -263,7 +263,9 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
     const argv = a.join(' ')
     if (argv === 'docker info --format {{json .Swarm}}') return ok(JSON.stringify({ NodeID: 'n1', LocalNodeState: 'active', ControlAvailable: options.worker !== true }))
     // this node's task containers: the postgres task when the test puts it here (the data node)
-    if (argv.startsWith('docker ps')) return ok(options.postgresHere === true && argv.includes('service.name=aiko_postgres') ? 'pg1\n' : '')
+    if (argv.startsWith('docker ps')) return ok(options.postgresHere === true && argv.includes('service.name=aiko_postgres') ? 'pg1\n' : options.nginxHere === true && argv.includes('service.name=aiko_nginx') ? 'ng1\n' : '')
+    if (argv === 'docker exec ng1 nginx -t') return story.push('nginx -t'), ok()
+    if (argv.startsWith('docker exec ng1 sh -c')) return story.push('nginx reload'), ok()
     if (argv === 'docker inspect pg1') return ok(JSON.stringify([{ Id: 'pg1', Config: { Labels: { 'com.docker.swarm.service.name': 'aiko_postgres', 'com.docker.stack.namespace': 'aiko' } }, State: { Status: 'running' } }]))
     if (argv.startsWith('docker exec pg1 sh -c pg_dump')) return story.push('pre-migration dump'), ok()
     if (argv.startsWith('docker exec pg1 pg_restore --list') || argv.startsWith('docker exec pg1 rm')) return ok()
@@ -338,6 +340,7 @@ async function fakeSwarm(options: { running?: Record<string, string>; swarmRolls
 
 const A = '20261203-080000-aaaaaaa'
 const B = '20261203-090000-bbbbbbb'
+const C = '20261203-100000-ccccccc'
 const RUNNING_A = {
   aiko_postgres: 'postgres:16.4-alpine', aiko_backend: `r:5000/aiko/aiko-backend:${A}`, aiko_frontend: `r:5000/aiko/aiko-frontend:${A}`,
   'aiko_celery-worker': `r:5000/aiko/aiko-backend:${A}`, 'aiko_celery-beat': `r:5000/aiko/aiko-backend:${A}`,
@@ -368,6 +371,15 @@ describe('deploySwarmRelease and rollbackSwarmRelease (an in-memory Swarm)', () 
     expect(story.slice(3)).toEqual(['pre-migration dump', `job --mode replicated-job r:5000/aiko/aiko-backend:${B} flask db upgrade`, 'job removed', `stack deploy r:5000/aiko/aiko-backend:${B}`])
     expect((await stat(join(varDir, 'backups', `pre-${B}.dump`))).mode & 0o777).toBe(0o600)
     expect((await readReleaseLog(varDir)).map((e) => `${e.action} ${e.id} ${e.result} ${e.backup}`)).toEqual([`deploy ${B} ok pre-${B}.dump`])
+  })
+
+  it('on the edge node: a changed site is tested and reloaded by the local nginx task when the stack file is rendered; unchanged, left alone', async () => {
+    const { ctx, env, settings, story } = await fakeSwarm({ running: RUNNING_A, nginxHere: true })
+    await deploySwarmRelease(ctx, env, { release: B, sha: 'b'.repeat(40), serving: A }, settings)
+    expect(story.slice(3, 5)).toEqual(['nginx -t', 'nginx reload'])
+    story.length = 0
+    await deploySwarmRelease(ctx, env, { release: C, sha: 'c'.repeat(40), serving: B }, settings)
+    expect(story.filter((line) => line.startsWith('nginx'))).toEqual([])
   })
 
   it('update: migrations first (the old release serves meanwhile), then the stack; no rollback when it converges', async () => {
