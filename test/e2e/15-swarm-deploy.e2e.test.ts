@@ -93,6 +93,17 @@ async function underLoad<T extends RunResult>(action: () => Promise<T>): Promise
   return { figures, result }
 }
 
+/** Under load: `name`.mts SIGKILLed when step `step` starts, then the same script run plainly; the load's figures and that second run. */
+function killedThenAgain(name: 'deploy' | 'rollback', step: string): Promise<{ figures: LoadFigures; result: RunResult }> {
+  return phases.run(`SIGKILL of ${name} at '${step}', then ${name}.mts`, () =>
+    underLoad(async () => {
+      const killed = await runAndSignalAtStep(name, [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
+      expect(killed.signalled, `the ${name} reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
+      return script(name, ['--health-timeout', '400'])
+    }),
+  )
+}
+
 /** Replicated services of the stack whose running tasks are short of their desired count, as "name r/d". */
 async function shortServices(): Promise<string[]> {
   const out = await nodeDocker('node1', ['service', 'ls', '--filter', `label=com.docker.stack.namespace=${PROJECT}`, '--format', '{{.Name}} {{.Mode}} {{.Replicas}}'])
@@ -306,13 +317,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
     it(`SIGKILL at '${step}' under load: the site keeps serving; the next plain deploy converges, no migration job left`, async () => {
       expect(first).toBeDefined()
       await new Promise((resolve) => setTimeout(resolve, 1_100))
-      const { figures, result } = await phases.run(`SIGKILL at '${step}', then deploy.mts`, () =>
-        underLoad(async () => {
-          const killed = await runAndSignalAtStep('deploy', [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
-          expect(killed.signalled, `the deploy reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
-          return script('deploy', ['--health-timeout', '400'])
-        }),
-      )
+      const { figures, result } = await killedThenAgain('deploy', step)
       expectOk(`deploy after SIGKILL at '${step}'`, result)
       expect(figures.failedAfterRetry).toBe(0)
       const release = releaseOf(result.stdout + result.stderr)
@@ -327,13 +332,7 @@ describe.skipIf(skipReason !== undefined)('15 Swarm: deploy.mts and rollback.mts
   for (const step of ['render the stack file of release', 'docker stack deploy', 'wait until the']) {
     it(`rollback.mts SIGKILLed at '${step}' under load: the site keeps serving; the next plain rollback converges`, async () => {
       expect(first).toBeDefined()
-      const { figures, result } = await phases.run(`SIGKILL of rollback at '${step}', then rollback.mts`, () =>
-        underLoad(async () => {
-          const killed = await runAndSignalAtStep('rollback', [...envArgs(), '--health-timeout', '400'], { step, signal: 'SIGKILL', timeoutMs: 900_000, env: scriptEnv })
-          expect(killed.signalled, `the rollback reached '${step}': ${killed.stdout.slice(-10).join('\n')}`).toBe(true)
-          return script('rollback', ['--health-timeout', '400'])
-        }),
-      )
+      const { figures, result } = await killedThenAgain('rollback', step)
       expectOk(`rollback after SIGKILL at '${step}'`, result)
       expect(figures.failedAfterRetry).toBe(0)
       const serving = (await readFile(join(WORK, 'var', 'current-release'), 'utf8')).trim()
