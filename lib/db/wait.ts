@@ -4,7 +4,7 @@ import type { Command, CommandResult } from '../exec/executor.ts'
 import { maskSecrets } from '../exec/mask.ts'
 import type { StackContext } from '../stack/context.ts'
 import { projectContainers } from '../stack/health.ts'
-import { serviceAt, serviceExec, type ServiceAt } from '../stack/service-exec.ts'
+import { notOnThisNode, serviceExec, type ServiceAt } from '../stack/service-exec.ts'
 import type { ContainerState } from '../docker/containers.ts'
 import { formatDuration } from '../ui/output.ts'
 import { waitUntil, WaitTimeout, type Poll } from '../util/wait.ts'
@@ -45,7 +45,7 @@ async function probePostgres(ctx: StackContext, env: Pick<AikoEnv, 'POSTGRES_USE
     const running = tasks.find((state) => state.status === 'running')
     if (running === undefined) {
       // no task here at all: the error says on which node to run
-      if (tasks.length === 0) await serviceAt(ctx, 'postgres')
+      if (tasks.length === 0) throw notOnThisNode(ctx.swarm.stack, 'postgres', tasks)
       return judgePgIsReady({ exitCode: 2, stderr: '' }, tasks)
     }
     at = { container: running.id }

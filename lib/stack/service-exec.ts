@@ -1,5 +1,6 @@
 import { composeExec, composeRun, type ComposeTarget } from '../compose/commands.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
+import type { ContainerState } from '../docker/containers.ts'
 import type { Command } from '../exec/executor.ts'
 import type { StackContext } from './context.ts'
 import { projectContainers } from './health.ts'
@@ -47,17 +48,22 @@ export function serviceRun(at: ServiceAt, service: string, argv: readonly string
 /** The node label of the services the toolkit execs into (lib/swarm/stack.ts places them so). */
 const NODE_OF: Readonly<Record<string, string>> = { postgres: 'data', backend: 'data', nginx: 'edge' }
 
+/** The error of a stack-mode script run on a node where `service` has no running task: it says where to go. */
+export function notOnThisNode(stack: string, service: string, tasks: readonly Pick<ContainerState, 'status'>[]): ToolkitError {
+  return new ToolkitError(`no running task of ${stack}_${service} on this node${tasks.length > 0 ? ` (its containers here: ${tasks.map((state) => state.status).join(', ')})` : ''}`, {
+    exitCode: ExitCode.precondition,
+    hint: `in stack mode (DEPLOY_TARGET=swarm) run this on the node where ${service} runs: \`docker service ps ${stack}_${service}\` on a manager names it${NODE_OF[service] === undefined ? '' : ` (the node labelled ${NODE_OF[service]}=true)`}`,
+  })
+}
+
 /**
  * Where to run a command for `service`: the compose target, or in stack mode the running task
  * container of the service on this node; none is a precondition error that says where to run.
  */
 export async function serviceAt(ctx: StackContext, service: string): Promise<ServiceAt> {
   if (ctx.swarm === undefined) return ctx.target
-  const states = await projectContainers(ctx, service)
-  const running = states.find((state) => state.status === 'running')
+  const tasks = await projectContainers(ctx, service)
+  const running = tasks.find((state) => state.status === 'running')
   if (running !== undefined) return { container: running.id }
-  throw new ToolkitError(`no running task of ${ctx.swarm.stack}_${service} on this node${states.length > 0 ? ` (its containers here: ${states.map((state) => state.status).join(', ')})` : ''}`, {
-    exitCode: ExitCode.precondition,
-    hint: `in stack mode (DEPLOY_TARGET=swarm) run this on the node where ${service} runs: \`docker service ps ${ctx.swarm.stack}_${service}\` on a manager names it${NODE_OF[service] === undefined ? '' : ` (the node labelled ${NODE_OF[service]}=true)`}`,
-  })
+  throw notOnThisNode(ctx.swarm.stack, service, tasks)
 }
