@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { basename } from 'node:path'
 import { YAML } from 'zx'
 import { z } from 'zod'
@@ -10,6 +9,7 @@ import { backupDatabase, restoreDatabase } from '../db/dump.ts'
 import { ExitCode, ToolkitError } from '../errors.ts'
 import type { StackContext } from '../stack/context.ts'
 import { serviceAt } from '../stack/service-exec.ts'
+import { waitUntil, WaitTimeout } from '../util/wait.ts'
 import { scaleServices, serviceTasksAll, stackServiceName, type SwarmTarget } from './commands.ts'
 import { parseTaskRows, type TaskRow } from './plan.ts'
 import { observeServices, requireManager, stackFilePath, swarmTarget } from './deploy.ts'
@@ -67,13 +67,21 @@ async function writersPending(ctx: StackContext, target: SwarmTarget, wanted: Re
 async function scaleAndWait(ctx: StackContext, target: SwarmTarget, wanted: Readonly<Record<string, number>>, timeoutMs: number, pollMs: number): Promise<void> {
   await ctx.executor.run(scaleServices(target, wanted))
   if (ctx.executor.dryRun) return
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const pending = await writersPending(ctx, target, wanted)
-    if (pending.length === 0) return
-    if (Date.now() > deadline)
-      throw new ToolkitError(`the writers did not reach their task count within ${Math.round(timeoutMs / 1000)}s`, { exitCode: ExitCode.commandFailed, details: pending, hint: `see why with \`docker service ps --no-trunc ${pending[0]?.split(/[ :]/)[0] ?? target.stack}\`` })
-    await sleep(pollMs)
+  try {
+    await waitUntil(
+      async () => {
+        const pending = await writersPending(ctx, target, wanted)
+        return pending.length === 0 ? { done: true, value: undefined } : { done: false, waitingFor: pending.join('; ') }
+      },
+      { timeoutMs, firstDelayMs: pollMs, maxDelayMs: pollMs },
+    )
+  } catch (error) {
+    if (!(error instanceof WaitTimeout)) throw error
+    throw new ToolkitError(`the writers did not reach their task count within ${Math.round(timeoutMs / 1000)}s`, {
+      exitCode: ExitCode.commandFailed,
+      details: error.waitingFor.split('; '),
+      hint: `see why with \`docker service ps --no-trunc ${error.waitingFor.split(/[ :]/)[0] ?? target.stack}\``,
+    })
   }
 }
 
